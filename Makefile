@@ -1,0 +1,57 @@
+# ml-ci-template: the two commands of the README, and what they need.
+#   make demo   bake a project with the defaults and run its whole local pipeline
+#   make test   run the template's test suite (what .ci/run calls)
+.DEFAULT_GOAL := help
+SHELL := /bin/bash
+
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(abspath $(VENV))/bin/python
+BUILD := build
+# The generated project's pins live in its requirements/; a default bake installs them here.
+PROJECT_REQUIREMENTS := $(wildcard {{cookiecutter.project_slug}}/requirements/*.txt)
+
+# Tools the CI and container tiers need, pinned (Debian bookworm versions, npm versions).
+APT_PACKAGES :=
+NPM_PACKAGES :=
+NODE_PREFIX := $(abspath $(VENV))/node
+export PATH := $(abspath $(VENV))/bin:$(NODE_PREFIX)/node_modules/.bin:$(PATH)
+
+.PHONY: help install tools demo test clean
+
+help: ## show the targets
+	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  %-8s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+
+install: $(VENV)/.installed ## create .venv with the template's and the generated project's tools
+
+$(VENV)/.installed: requirements.txt $(PROJECT_REQUIREMENTS)
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip==26.0
+	$(PY) -m pip install --quiet -r requirements.txt
+	rm -rf $(VENV)/default-bake
+	$(PY) -m cookiecutter --no-input --output-dir $(VENV)/default-bake .
+	$(PY) -m pip install --quiet -r $(VENV)/default-bake/*/requirements/dev.txt
+	touch $@
+
+tools: $(VENV)/.tools ## install the CI runners and checkers (apt needs root; npm into .venv/node)
+
+$(VENV)/.tools: Makefile | $(VENV)/.installed
+	@if [ -n "$(APT_PACKAGES)" ]; then \
+	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && apt-get install -y -qq --no-install-recommends $(APT_PACKAGES); \
+	  else echo "tools: not root, skipping apt-get install $(APT_PACKAGES)"; fi; fi
+	@if [ -n "$(NPM_PACKAGES)" ]; then npm install --silent --no-audit --no-fund --prefix $(NODE_PREFIX) $(NPM_PACKAGES); fi
+	touch $@
+
+test: install tools ## run the template's whole test suite (fast, baked, slow, ci_run, docker tiers)
+	$(PY) -m pytest $(PYTEST_ARGS)
+
+demo: install ## bake the default project into build/demo and run its whole local pipeline
+	rm -rf $(BUILD)/demo
+	$(PY) -m cookiecutter --no-input --output-dir $(BUILD)/demo .
+	cd $(BUILD)/demo/* && $(MAKE) --no-print-directory pipeline VENV=$(abspath $(VENV)) \
+		| tee ../pipeline.log
+	@echo "demo: the figures:" && grep -E '^(train: held-out|gate: passed|smoke: /predict)' \
+		$(BUILD)/demo/pipeline.log
+
+clean: ## remove the virtualenv and build/
+	rm -rf $(VENV) $(BUILD)

@@ -1,0 +1,132 @@
+"""The HTTP API: POST /predict, GET /health, /ready and /model (developer 2)."""
+
+from contextlib import asynccontextmanager
+from typing import Annotated
+
+import numpy as np
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from pydantic import BaseModel, Field
+
+from . import serving
+from .settings import PROJECT_NAME, get_settings
+
+# JSON numbers only: NaN and infinity are refused with a 422 that names the feature.
+Number = Annotated[float, Field(allow_inf_nan=False)]
+
+
+class PredictRequest(BaseModel):
+    """One row or a batch of rows, each a mapping of every feature name to a number."""
+
+    rows: list[dict[str, Number]] = Field(min_length=1)
+
+
+class Prediction(BaseModel):
+    label: str
+    probabilities: dict[str, float]
+
+
+class PredictResponse(BaseModel):
+    predictions: list[Prediction]
+    model_version: str
+
+
+@asynccontextmanager
+async def lifespan(app: FastAPI):
+    """Load the model once, before the first request; stop with a clear message if it is missing."""
+    settings = get_settings()
+    contract, model = serving.load(settings.model_dir, settings.runtime)
+    app.state.contract = contract
+    app.state.model = model
+    app.state.features = [feature["name"] for feature in contract["features"]]
+    app.state.max_batch = settings.max_batch
+    yield
+
+
+app = FastAPI(title=PROJECT_NAME, lifespan=lifespan)
+
+
+def field_error(loc: tuple, msg: str, kind: str) -> dict:
+    return {"loc": ("body", "rows", *loc), "msg": msg, "type": kind}
+
+
+def to_matrix(rows: list[dict[str, float]], features: list[str], max_batch: int) -> np.ndarray:
+    """Rows in the model's feature order, or a 422 naming every missing or unknown feature."""
+    if len(rows) > max_batch:
+        message = f"at most {max_batch} rows per request, got {len(rows)}"
+        raise RequestValidationError([field_error((), message, "too_long")])
+    errors = []
+    for index, row in enumerate(rows):
+        if len(row) == len(features) and all(name in row for name in features):
+            continue
+        errors += [
+            field_error((index, name), "missing feature", "missing")
+            for name in features
+            if name not in row
+        ]
+        errors += [
+            field_error((index, name), "unknown feature", "extra")
+            for name in row.keys() - set(features)
+        ]
+    if errors:
+        raise RequestValidationError(errors)
+    return np.array([[row[name] for name in features] for row in rows], dtype=np.float64)
+
+
+@app.get("/health")
+async def health() -> dict:
+    """Liveness: the process answers."""
+    return {"status": "ok"}
+
+
+@app.get("/ready")
+async def ready(request: Request) -> dict:
+    """Readiness: the model is loaded, and which version it is."""
+    contract = request.app.state.contract
+    return {
+        "status": "ready",
+        "model_name": contract["model_name"],
+        "model_version": contract["model_version"],
+        "runtime": contract["runtime"],
+    }
+
+
+@app.get("/model")
+async def model_contract(request: Request) -> dict:
+    """The request contract: feature names with defaults and ranges, and the class names."""
+    return request.app.state.contract
+
+
+# `async def`: the model answers in microseconds, so running it on the event loop is cheaper
+# than handing every request to a worker thread.
+@app.post("/predict")
+async def predict(body: PredictRequest, request: Request) -> PredictResponse:
+    """Class label and class probabilities for each row."""
+    state = request.app.state
+    X = to_matrix(body.rows, state.features, state.max_batch)
+    probabilities = state.model.predict_proba(X)
+    classes = state.contract["classes"]
+    return PredictResponse(
+        predictions=[
+            Prediction(
+                label=classes[int(np.argmax(p))],
+                probabilities={name: float(value) for name, value in zip(classes, p)},
+            )
+            for p in probabilities
+        ],
+        model_version=state.contract["model_version"],
+    )
+
+
+def openapi() -> dict:
+    """The OpenAPI document, with a request example built from the loaded model's features."""
+    schema = FastAPI.openapi(app)
+    contract = getattr(app.state, "contract", None)
+    if contract:
+        example = {"rows": [{f["name"]: f["default"] for f in contract["features"]}]}
+        body = schema["paths"]["/predict"]["post"]["requestBody"]["content"]["application/json"]
+        body["example"] = example
+    return schema
+
+
+app.openapi = openapi

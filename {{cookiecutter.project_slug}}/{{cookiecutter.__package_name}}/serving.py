@@ -1,0 +1,63 @@
+"""The serving model: model/ loaded once, one predict_proba for every runtime (developer 2)."""
+
+import json
+from pathlib import Path
+
+import numpy as np
+
+from .settings import CONTRACT_FILE, ONNX_FILE, SKLEARN_FILE
+
+
+class ModelNotFoundError(RuntimeError):
+    """model/ has not been written by `make train`."""
+
+
+class OnnxModel:
+    """ONNX Runtime: no scikit-learn at serving time, microseconds per row."""
+
+    def __init__(self, path: Path):
+        import onnxruntime
+
+        options = onnxruntime.SessionOptions()
+        # One row takes microseconds: thread hand-offs would cost more than they save.
+        options.intra_op_num_threads = 1
+        options.inter_op_num_threads = 1
+        self.session = onnxruntime.InferenceSession(
+            str(path), options, providers=["CPUExecutionProvider"]
+        )
+        self.input_name = self.session.get_inputs()[0].name
+        self.outputs = [self.session.get_outputs()[1].name]  # [label, probabilities]
+
+    def predict_proba(self, X: np.ndarray) -> np.ndarray:
+        return self.session.run(self.outputs, {self.input_name: X.astype(np.float32)})[0]
+
+
+class SklearnModel:
+    """The trained scikit-learn pipeline itself."""
+
+    def __init__(self, path: Path):
+        import joblib
+        import sklearn
+
+        # The API rejects NaN and infinity before the model sees them.
+        sklearn.set_config(assume_finite=True)
+        self.pipeline = joblib.load(path)
+
+    def predict_proba(self, X: np.ndarray) -> np.ndarray:
+        return self.pipeline.predict_proba(X)
+
+
+RUNTIMES = {"onnx": (ONNX_FILE, OnnxModel), "sklearn": (SKLEARN_FILE, SklearnModel)}
+
+
+def load(model_dir: Path, runtime: str):
+    """Return (contract, model) from model_dir, or say which file is missing and how to make it."""
+    filename, runtime_class = RUNTIMES[runtime]
+    for path in (model_dir / CONTRACT_FILE, model_dir / filename):
+        if not path.is_file():
+            raise ModelNotFoundError(
+                f"No model file at {path.resolve()} (runtime {runtime!r}): run `make train` first, "
+                "or point ML_MODEL_DIR at the folder it wrote."
+            )
+    contract = json.loads((model_dir / CONTRACT_FILE).read_text())
+    return contract, runtime_class(model_dir / filename)

@@ -1,0 +1,58 @@
+"""The shared contract: every setting, its default and its ML_ environment variable."""
+
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+
+from pydantic import AliasChoices, Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+Dataset = Literal["breast_cancer", "wine"]
+Model = Literal["logistic_regression", "random_forest"]
+Runtime = Literal["onnx", "sklearn"]
+
+PROJECT_NAME = {{ cookiecutter.project_name | tojson }}  # noqa: E501 (as you typed it)
+
+# Files written by `make train` inside `model_dir` and read by the gate and the API.
+CONTRACT_FILE = "contract.json"
+METRICS_FILE = "metrics.json"
+SKLEARN_FILE = "model.joblib"
+ONNX_FILE = "model.onnx"
+
+
+class Settings(BaseSettings):
+    """Read from ML_* environment variables (and a .env file), else these defaults."""
+
+    model_config = SettingsConfigDict(env_prefix="ML_", env_file=".env", extra="ignore")
+
+    # training (developer 1)
+    dataset: Dataset = {{ cookiecutter.dataset | tojson }}
+    model: Model = {{ cookiecutter.model | tojson }}
+    seed: int = 42
+    test_size: float = Field(0.2, gt=0, lt=1)
+    model_dir: Path = Path("model")
+    registered_model_name: str = {{ cookiecutter.project_slug | tojson }}
+    mlflow_tracking_uri: str = Field(
+        "sqlite:///mlflow.db",
+        validation_alias=AliasChoices("MLFLOW_TRACKING_URI", "ML_MLFLOW_TRACKING_URI"),
+    )
+    experiment_name: str = {{ cookiecutter.project_slug | tojson }}
+
+    # serving (developer 2)
+    runtime: Runtime = {{ cookiecutter.serving_runtime | tojson }}
+    max_batch: int = Field(256, ge=1)
+
+    # user interface (developer 3)
+    api_url: str = "http://127.0.0.1:8000"
+    ui_url: str = "http://127.0.0.1:8501"
+
+    # gates (CI)
+    min_f1: float = Field({{ cookiecutter.min_f1 | float }}, gt=0, le=1)
+    max_latency_ms: float = Field({{ cookiecutter.max_latency_ms | float }}, gt=0)
+    max_parity_diff: float = Field(1e-5, gt=0)
+
+
+@lru_cache
+def get_settings() -> Settings:
+    """One Settings per process; tests call get_settings.cache_clear() after monkeypatching env."""
+    return Settings()

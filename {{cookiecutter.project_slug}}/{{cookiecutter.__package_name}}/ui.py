@@ -1,0 +1,56 @@
+"""The Streamlit front end: features in, the API's prediction out (developer 3)."""
+
+import httpx
+import streamlit as st
+
+from {{ cookiecutter.__package_name }}.settings import PROJECT_NAME, get_settings
+
+
+def api_error(exc: Exception) -> str:
+    """A sentence for a person, not a traceback."""
+    if isinstance(exc, httpx.HTTPStatusError):
+        detail = exc.response.json().get("detail", exc.response.text)
+        if isinstance(detail, list):
+            detail = "; ".join(f"{e['loc'][-1]}: {e['msg']}" for e in detail)
+        return f"The API refused the request ({exc.response.status_code}): {detail}"
+    return f"The API at {api_url} cannot be reached ({exc}). Is it running? Try `make serve`."
+
+
+st.set_page_config(page_title=PROJECT_NAME, layout="wide")
+st.title(PROJECT_NAME)
+api_url = get_settings().api_url.rstrip("/")
+
+try:
+    contract = httpx.get(f"{api_url}/model", timeout=5).raise_for_status().json()
+except httpx.HTTPError as exc:
+    st.error(api_error(exc))
+    st.stop()
+
+st.caption(
+    f"Model {contract['model_name']} version {contract['model_version']} "
+    f"({contract['model']} on {contract['dataset']}, served by {contract['runtime']})"
+)
+with st.form("features"):
+    columns = st.columns(3)
+    row = {
+        feature["name"]: columns[i % 3].number_input(
+            feature["name"], value=float(feature["default"]), format="%.4f"
+        )
+        for i, feature in enumerate(contract["features"])
+    }
+    submitted = st.form_submit_button("Predict", type="primary")
+
+if submitted:
+    try:
+        response = httpx.post(f"{api_url}/predict", json={"rows": [row]}, timeout=5)
+        prediction = response.raise_for_status().json()["predictions"][0]
+    except httpx.HTTPError as exc:
+        st.error(api_error(exc))
+    else:
+        st.metric("Predicted class", prediction["label"])
+        probabilities = prediction["probabilities"]
+        st.bar_chart(
+            {"class": list(probabilities), "probability": list(probabilities.values())},
+            x="class",
+            y="probability",
+        )
