@@ -12,7 +12,9 @@ BUILD := build
 PROJECT_REQUIREMENTS := $(wildcard {{cookiecutter.project_slug}}/requirements/*.txt)
 
 # Tools the CI and container tiers need, pinned (Debian bookworm versions, npm versions).
-APT_PACKAGES :=
+APT_PACKAGES_CI :=
+APT_PACKAGES_DOCKER :=
+APT_PACKAGES := $(APT_PACKAGES_CI) $(APT_PACKAGES_DOCKER)
 NPM_PACKAGES :=
 NODE_PREFIX := $(abspath $(VENV))/node
 export PATH := $(abspath $(VENV))/bin:$(NODE_PREFIX)/node_modules/.bin:$(PATH)
@@ -36,10 +38,10 @@ $(VENV)/.installed: requirements.txt $(PROJECT_REQUIREMENTS)
 tools: $(VENV)/.tools ## install the CI runners and checkers (apt needs root; npm into .venv/node)
 
 $(VENV)/.tools: Makefile | $(VENV)/.installed
-	@if [ -n "$(APT_PACKAGES)" ]; then \
+	@if [ -n "$(strip $(APT_PACKAGES))" ]; then \
 	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && apt-get install -y -qq --no-install-recommends $(APT_PACKAGES); \
 	  else echo "tools: not root, skipping apt-get install $(APT_PACKAGES)"; fi; fi
-	@if [ -n "$(NPM_PACKAGES)" ]; then npm install --silent --no-audit --no-fund --prefix $(NODE_PREFIX) $(NPM_PACKAGES); fi
+	@if [ -n "$(strip $(NPM_PACKAGES))" ]; then npm install --silent --no-audit --no-fund --prefix $(NODE_PREFIX) $(NPM_PACKAGES); fi
 	touch $@
 
 test: install tools ## run the template's whole test suite (fast, baked, slow, ci_run, docker tiers)
