@@ -127,10 +127,6 @@ BAD_ANSWERS = {
     "latency-zero": {"max_latency_ms": "0"},
     "latency-negative": {"max_latency_ms": "-5"},
     "latency-infinite": {"max_latency_ms": "inf"},
-    "unknown-dataset": {"dataset": "mnist"},
-    "unknown-model": {"model": "svm"},
-    "unknown-runtime": {"serving_runtime": "torch"},
-    "unknown-python": {"python_version": "2.7"},
 }
 
 
@@ -144,3 +140,35 @@ def test_bad_answer_is_refused_before_any_file_is_written(tmp_path, answers, cap
     assert [line for line in errors if line.startswith("ERROR:")] == [
         line for line in errors if line.startswith(f"ERROR: {asked} ")
     ] != [], errors
+
+
+UNKNOWN_CHOICES = {
+    "dataset": "mnist",
+    "model": "svm",
+    "serving_runtime": "torch",
+    "python_version": "2.7",
+    "license": "GPL",
+}
+
+
+@pytest.mark.parametrize("name, value", UNKNOWN_CHOICES.items())
+def test_unknown_choice_is_refused_before_any_file_is_written(tmp_path, name, value):
+    with pytest.raises(ValueError, match=f"{value} provided for choice variable {name}"):
+        cookiecutter(str(TEMPLATE), no_input=True, extra_context={name: value}, output_dir=str(tmp_path))
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("name, value", UNKNOWN_CHOICES.items())
+def test_pre_gen_hook_refuses_an_unknown_choice_from_a_replay_file(tmp_path, capfd, name, value):
+    """A replay file skips cookiecutter's own choice check; the hook still refuses."""
+    defaults = {k: v[0] if isinstance(v, list) and v else v for k, v in CHOICES.items()}
+    defaults.update(project_slug="my_ml_service", __package_name="my_ml_service")
+    defaults["__image_name"] = "my-ml-service"
+    defaults[name] = value
+    replay_file = tmp_path / "replay.json"
+    replay_file.write_text(json.dumps({"cookiecutter": defaults}))
+    out = tmp_path / "out"
+    with pytest.raises(FailedHookException):
+        cookiecutter(str(TEMPLATE), replay=str(replay_file), output_dir=str(out))
+    assert not out.exists() or list(out.iterdir()) == []
+    assert f"ERROR: {name} '{value}' is not one of" in capfd.readouterr().err
