@@ -180,6 +180,8 @@ def log_to_mlflow(pipeline: Pipeline, data: Data, metrics: dict, settings: Setti
             input_example=example,
             # Listed, not inferred: inference re-imports the model and costs seconds.
             pip_requirements=[f"scikit-learn=={sklearn.__version__}"],
+            # MLflow saves with skops (safe loading); trees need their node type named as trusted.
+            skops_trusted_types=["sklearn.tree._tree.Tree"],
             registered_model_name=settings.registered_model_name,
         )
         onnx_path = settings.model_dir / ONNX_FILE
