@@ -1,0 +1,105 @@
+"""The Streamlit UI, run by AppTest, with its HTTP calls to the API patched."""
+
+from pathlib import Path
+from unittest import mock
+
+import httpx
+from streamlit.testing.v1 import AppTest
+
+import {{ cookiecutter.__package_name }}
+from {{ cookiecutter.__package_name }}.settings import get_settings
+
+UI_SCRIPT = Path({{ cookiecutter.__package_name }}.__file__).parent / "ui.py"
+
+
+def run_ui() -> AppTest:
+    return AppTest.from_file(str(UI_SCRIPT), default_timeout=30).run()
+
+
+def predict(app: AppTest) -> AppTest:
+    """Press the form's Predict button."""
+    [button] = [button for button in app.button if button.label == "Predict"]
+    return button.click().run()
+
+
+def api_answer(status: int, **content) -> httpx.Response:
+    """What the API would answer to the UI's POST /predict."""
+    request = httpx.Request("POST", "http://testserver/predict")
+    return httpx.Response(status, request=request, **content)
+
+
+def test_shows_one_input_per_feature_with_the_contract_defaults(api_behind_httpx, trained):
+    app = run_ui()
+    assert not app.exception
+    shown = {field.label: field.value for field in app.number_input}  # column by column
+    assert len(app.number_input) == len(trained.features)
+    assert shown == trained.default_row()
+    assert trained.contract["model_version"] in app.caption[0].value
+
+
+def test_asks_the_api_at_ml_api_url(api_behind_httpx):
+    run_ui()
+    get, _ = api_behind_httpx
+    assert get.call_args.args[0] == "http://testserver/model"
+
+
+def test_shows_the_predicted_label_and_a_probability_chart(api_behind_httpx, client, trained):
+    app = predict(run_ui())
+    assert not app.exception
+    assert not app.error
+    expected = client.post("/predict", json={"rows": [trained.default_row()]}).json()
+    assert app.metric[0].value == expected["predictions"][0]["label"]
+    assert len(app.get("vega_lite_chart")) == 1
+
+
+def test_sends_the_values_typed_in(api_behind_httpx, trained):
+    app = run_ui()
+    app.number_input[0].set_value(trained.contract["features"][0]["max"])
+    predict(app)
+    _, post = api_behind_httpx
+    [row] = post.call_args.kwargs["json"]["rows"]
+    assert row[trained.features[0]] == trained.contract["features"][0]["max"]
+    assert list(row) == trained.features
+
+
+def test_shows_a_refused_request_as_a_readable_error(api_behind_httpx, trained):
+    name = trained.features[0]
+    detail = [{"loc": ["body", "rows", 0, name], "msg": "Input should be a finite number"}]
+    refusal = api_answer(422, json={"detail": detail})
+    with mock.patch("httpx.post", return_value=refusal):
+        app = predict(run_ui())
+    assert not app.exception
+    [error] = app.error
+    assert "422" in error.value
+    assert f"{name}: Input should be a finite number" in error.value
+
+
+def test_shows_an_error_page_that_is_not_json_as_a_readable_error(api_behind_httpx):
+    bad_gateway = api_answer(502, text="<html>Bad Gateway</html>")
+    with mock.patch("httpx.post", return_value=bad_gateway):
+        app = predict(run_ui())
+    assert not app.exception, "a non-JSON error body must not become a traceback"
+    [error] = app.error
+    assert "502" in error.value
+
+
+def test_shows_an_unreachable_api_as_a_readable_error(monkeypatch):
+    monkeypatch.setenv("ML_API_URL", "http://127.0.0.1:9")
+    get_settings.cache_clear()
+    refused = httpx.ConnectError("[Errno 111] Connection refused")
+    with mock.patch("httpx.get", side_effect=refused):
+        app = run_ui()
+    assert not app.exception
+    [error] = app.error
+    assert "http://127.0.0.1:9" in error.value
+    assert "make serve" in error.value
+    assert not app.number_input
+
+
+def test_shows_an_api_that_went_away_as_a_readable_error(api_behind_httpx):
+    refused = httpx.ConnectError("[Errno 111] Connection refused")
+    with mock.patch("httpx.post", side_effect=refused):
+        app = predict(run_ui())
+    assert not app.exception
+    [error] = app.error
+    assert "cannot be reached" in error.value
