@@ -15,17 +15,34 @@ def visible(path: Path) -> bool:
     return hidden or not any(part.startswith(".") for part in path.parts if part not in (".", ".."))
 
 
+def search_root(pattern: str) -> Path:
+    """The part of a path before its first wildcard, as @actions/glob computes it."""
+    parts = []
+    for part in Path(pattern).parts:
+        if any(c in part for c in "*?["):
+            break
+        parts.append(part)
+    return Path(*parts) if parts else Path(".")
+
+
+patterns = [line.strip().rstrip("/") for line in os.environ["PATHS"].splitlines() if line.strip()]
+roots = [search_root(p) for p in patterns]
+# Like the real action, files are stored relative to the least common ancestor of the paths
+# (one folder `reports/` uploads reports/junit.xml as junit.xml).
+if len(roots) == 1:
+    base = roots[0] if roots[0].is_dir() else roots[0].parent
+else:
+    base = Path(os.path.commonpath([str(r) for r in roots]) or ".")
+
 copied = []
-for line in os.environ["PATHS"].splitlines():
-    pattern = line.strip().rstrip("/")
-    if not pattern:
-        continue
+for pattern in patterns:
     for match in sorted(Path(".").glob(pattern)):
         files = [match] if match.is_file() else [p for p in match.rglob("*") if p.is_file()]
         for file in files:
             if visible(file):
-                (store / file).parent.mkdir(parents=True, exist_ok=True)
-                shutil.copy2(file, store / file)
+                target = store / file.relative_to(base)
+                target.parent.mkdir(parents=True, exist_ok=True)
+                shutil.copy2(file, target)
                 copied.append(file)
 
 print(f"upload-artifact stand-in: {os.environ['NAME']}: {len(copied)} files -> {store}")

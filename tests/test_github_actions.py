@@ -1,0 +1,364 @@
+"""GitHub Actions: the workflow passes its checkers, and act runs lint → test → train → gate."""
+
+import json
+import os
+import re
+import time
+from pathlib import Path
+
+import pytest
+import yaml
+
+from conftest import PROJECT_VENV, require_tool, run
+
+WORKFLOW = Path(".github/workflows/ci.yml")
+STAND_INS = Path(__file__).parent / "act_stand_ins"
+
+# The action pins of ../shared/CI_REFERENCE.md (checked there against the tags).
+PINS = {
+    "actions/checkout": ("3d3c42e5aac5ba805825da76410c181273ba90b1", "v7.0.1"),
+    "actions/setup-python": ("5fda3b95a4ea91299a34e894583c3862153e4b97", "v7.0.0"),
+    "actions/upload-artifact": ("bbbca2ddaa5d8feaa63e36b76fdaad77386f024f", "v7.0.0"),
+    "actions/download-artifact": ("3e5f45b2cfb9172054b4087a40e8e0b5a5461e7c", "v8.0.1"),
+    "docker/setup-buildx-action": ("37fe631027851001ddb9b187196cc803df7f5f0e", "v4.3.0"),
+    "docker/login-action": ("4907a6ddec9925e35a0a9e82d7399ccc52663121", "v4.1.0"),
+    "docker/metadata-action": ("dc802804100637a589fabce1cb79ff13a1411302", "v6.2.0"),
+    "docker/build-push-action": ("53b7df96c91f9c12dcc8a07bcb9ccacbed38856a", "v7.3.0"),
+    "mikepenz/action-junit-report": ("d9f48fc87bc235f7e214acf696ca5abc0a986f16", "v6.4.2"),
+}
+# act maps each remote action the lint/test/train/gate jobs use to a folder of act_stand_ins/.
+STAND_IN_DIRS = {
+    "actions/setup-python": "setup-python",
+    "actions/upload-artifact": "upload-artifact",
+    "actions/download-artifact": "download-artifact",
+    "mikepenz/action-junit-report": "junit-report",
+}
+
+# The pipeline: job id -> the Makefile targets it runs, in order.
+PIPELINE = {
+    "lint": ["lint"],
+    "test": ["test"],
+    "train": ["train"],
+    "gate": ["gate"],
+    "images": ["images", "push"],
+    "staging": ["staging-up", "smoke-deps", "smoke", "staging-down"],
+    "promote": ["promote"],
+}
+DEPLOY_JOBS = ["images", "staging", "promote"]
+ON_DEFAULT_BRANCH = "github.ref == format('refs/heads/{0}', github.event.repository.default_branch)"
+
+BAKES = {
+    "default": {},
+    "py313-wine-forest-sklearn": {
+        "python_version": "3.13",
+        "dataset": "wine",
+        "model": "random_forest",
+        "serving_runtime": "sklearn",
+    },
+    "quoted-name": {"project_name": 'Ann\'s "Fraud" \\ Model', "python_version": "3.12"},
+}
+
+
+def tool(name: str) -> str:
+    """A checker from the template's venv (`make tools`), else from PATH."""
+    candidate = PROJECT_VENV / "bin" / name
+    return str(candidate) if candidate.is_file() else require_tool(name)
+
+
+def load(project: Path) -> dict:
+    return yaml.safe_load((project / WORKFLOW).read_text())
+
+
+def steps_running(job: dict) -> list:
+    return [step["run"] for step in job["steps"] if "run" in step]
+
+
+def make_targets(job: dict) -> list:
+    """`make X` calls of a job's run steps, in order."""
+    return [
+        t for script in steps_running(job) for t in re.findall(r"^\s*make ([\w-]+)", script, re.M)
+    ]
+
+
+def broken_copy(project: Path, tmp_path: Path, old: str, new: str) -> Path:
+    """The workflow with one deliberate mistake, at the same relative path."""
+    text = (project / WORKFLOW).read_text()
+    assert old in text, f"the mutation no longer applies: {old!r} is not in the workflow"
+    copy = tmp_path / "broken" / WORKFLOW
+    copy.parent.mkdir(parents=True)
+    copy.write_text(text.replace(old, new, 1))
+    return copy
+
+
+@pytest.fixture(params=list(BAKES), scope="module")
+def project(request, cookies_session):
+    result = cookies_session.bake(extra_context=BAKES[request.param])
+    assert result.exception is None, result.exception
+    return Path(result.project_path)
+
+
+@pytest.fixture(scope="module")
+def default_project(cookies_session):
+    result = cookies_session.bake(extra_context={})
+    assert result.exception is None, result.exception
+    return Path(result.project_path)
+
+
+# --- structure -----------------------------------------------------------------------------
+
+
+def test_workflow_is_left_out_when_github_actions_is_declined(cookies):
+    result = cookies.bake(extra_context={"use_github_actions": False})
+    assert result.exit_code == 0
+    assert not (Path(result.project_path) / ".github").exists()
+
+
+def test_jobs_run_the_shared_targets_in_pipeline_order(project):
+    jobs = load(project)["jobs"]
+    assert list(jobs) == list(PIPELINE)
+    for previous, job in zip(PIPELINE, list(PIPELINE)[1:]):
+        assert jobs[job]["needs"] == previous, job
+    assert {job: make_targets(jobs[job]) for job in jobs} == PIPELINE
+
+
+def test_deploy_jobs_run_only_on_the_default_branch_and_production_needs_approval(project):
+    jobs = load(project)["jobs"]
+    for job in DEPLOY_JOBS:
+        assert jobs[job]["if"] == ON_DEFAULT_BRANCH, job
+    for job in PIPELINE.keys() - DEPLOY_JOBS:
+        assert "if" not in jobs[job], job
+    assert jobs["staging"]["environment"] == "staging"
+    assert jobs["promote"]["environment"] == "production"
+    assert jobs["promote"]["concurrency"] == {"group": "production", "cancel-in-progress": False}
+
+
+def test_permissions_are_least_privilege(project):
+    workflow = load(project)
+    assert workflow["permissions"] == {"contents": "read"}
+    grants = {job: spec.get("permissions") for job, spec in workflow["jobs"].items()}
+    assert grants == {
+        "lint": None,
+        "test": {"contents": "read", "checks": "write"},
+        "train": None,
+        "gate": None,
+        "images": {"contents": "read", "packages": "write"},
+        "staging": {"contents": "read", "packages": "read"},
+        "promote": {"contents": "read", "packages": "write"},
+    }
+
+
+def test_every_job_has_a_timeout_and_every_action_is_pinned_by_sha(project):
+    workflow = load(project)
+    for name, job in workflow["jobs"].items():
+        assert 0 < job["timeout-minutes"] <= 30, name
+    text = (project / WORKFLOW).read_text()
+    uses = re.findall(r"uses: ([\w/-]+)@(\S+) # (\S+)", text)
+    assert len(uses) == text.count("uses:")
+    for action, sha, version in uses:
+        assert (sha, version) == PINS[action], action
+    for job in workflow["jobs"].values():
+        for step in job["steps"]:
+            if step.get("uses", "").startswith("actions/checkout@"):
+                assert step["with"]["persist-credentials"] is False
+            if step.get("uses", "").startswith("actions/setup-python@"):
+                assert step["with"]["cache"] == "pip"
+
+
+def test_python_version_is_the_answer_and_no_expression_reaches_a_script(project):
+    workflow = load(project)
+    pyproject = (project / "pyproject.toml").read_text()
+    wanted = re.search(r'requires-python = ">=([\d.]+)"', pyproject).group(1)
+    assert workflow["env"]["PYTHON_VERSION"] == wanted
+    for job in workflow["jobs"].values():
+        for script in steps_running(job):
+            assert "${{" not in script  # no template injection: values reach scripts through env
+
+
+def test_a_new_push_cancels_the_running_pipeline_except_on_the_default_branch(project):
+    concurrency = load(project)["concurrency"]
+    assert concurrency["group"] == "${{ github.workflow }}-${{ github.ref }}"
+    assert (
+        concurrency["cancel-in-progress"] == "${{ github.ref != format('refs/heads/{0}', "
+        "github.event.repository.default_branch) }}"
+    )
+
+
+def test_report_steps_run_unless_cancelled_and_summaries_are_written(project):
+    jobs = load(project)["jobs"]
+    text = (project / WORKFLOW).read_text()
+    for job, needle in [
+        ("test", "coverage report --format=markdown"),
+        ("gate", "reports/gate.json"),
+        ("staging", "reports/smoke.json"),
+    ]:
+        reporting = [s for s in jobs[job]["steps"] if needle in s.get("run", "")]
+        assert reporting and reporting[0]["if"] == "${{ !cancelled() }}", job
+        assert "$GITHUB_STEP_SUMMARY" in reporting[0]["run"], job
+    # always() only for stopping the ephemeral staging, which must happen even when cancelled
+    assert text.count("always()") == 1 and "if: ${{ always() && env.STAGING_SSH == '' }}" in text
+
+
+# --- the checkers, and one deliberately broken copy each ---------------------------------------
+
+
+SCHEMAS = ["vendor.github-workflows", "custom.github-workflows-require-timeout"]
+
+
+@pytest.mark.parametrize("schema", SCHEMAS)
+def test_workflow_passes_the_json_schema(project, schema):
+    run([tool("check-jsonschema"), "--builtin-schema", schema, str(WORKFLOW)], cwd=project)
+
+
+@pytest.mark.parametrize(
+    "schema, old, new",
+    [
+        (
+            "vendor.github-workflows",
+            "permissions:\n  contents: read",
+            "permissions:\n  contents: reed",
+        ),
+        ("custom.github-workflows-require-timeout", "    timeout-minutes: 10\n", ""),
+    ],
+    ids=["bad-permission-value", "job-without-timeout"],
+)
+def test_json_schema_catches_a_broken_copy(default_project, tmp_path, schema, old, new):
+    copy = broken_copy(default_project, tmp_path, old, new)
+    if schema != SCHEMAS[0]:  # the mistake is invisible to the vendor schema, caught only here
+        run([tool("check-jsonschema"), "--builtin-schema", SCHEMAS[0], str(copy)], cwd=tmp_path)
+    result = run(
+        [tool("check-jsonschema"), "--builtin-schema", schema, str(copy)], cwd=tmp_path, check=False
+    )
+    assert result.returncode == 1, result.stdout
+    assert "Schema validation errors" in result.stdout + result.stderr
+
+
+def actionlint(path: Path, cwd: Path):
+    command = [tool("actionlint"), "-oneline", "-shellcheck", require_tool("shellcheck"), str(path)]
+    return run(command, cwd=cwd, check=False)
+
+
+def test_actionlint_with_shellcheck_is_clean(project):
+    result = actionlint(WORKFLOW, project)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert result.stdout == ""
+
+
+def test_actionlint_runs_shellcheck_on_the_scripts(default_project, tmp_path):
+    copy = broken_copy(
+        default_project, tmp_path, '} >> "$GITHUB_STEP_SUMMARY"', "} >> $GITHUB_STEP_SUMMARY"
+    )
+    result = actionlint(copy, tmp_path)
+    assert result.returncode == 1
+    assert "shellcheck reported issue" in result.stdout and "SC2086" in result.stdout
+
+
+def zizmor(path: Path, cwd: Path):
+    command = [tool("zizmor"), "--offline", "--no-progress", "--color", "never", str(path)]
+    return run(command, cwd=cwd, check=False)
+
+
+def test_zizmor_offline_reports_zero_findings(project):
+    result = zizmor(WORKFLOW.parent, project)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "No findings to report" in result.stdout
+
+
+def test_zizmor_catches_template_injection(default_project, tmp_path):
+    copy = broken_copy(
+        default_project,
+        tmp_path,
+        "        run: make lint",
+        '        run: echo "${{ github.event.head_commit.message }}" && make lint',
+    )
+    result = zizmor(copy.parent, tmp_path)
+    assert result.returncode != 0
+    assert "template-injection" in result.stdout
+
+
+# --- act: the first four jobs, executed on this host ------------------------------------------
+
+
+def run_act(project: Path, artifacts: Path, event: Path, *extra: str):
+    """act on the host runner, remote actions replaced by act_stand_ins/ (see its README)."""
+    act = tool("act")
+    artifacts.mkdir()
+    mappings = [
+        f"--local-repository={action}@{PINS[action][0]}={STAND_INS / folder}"
+        for action, folder in STAND_IN_DIRS.items()
+    ]
+    command = [
+        act, "push", "-W", str(WORKFLOW), "-e", str(event),
+        "-P", "ubuntu-latest=-self-hosted", "--no-cache-server",
+        "--env", f"VENV={PROJECT_VENV}", "--env", f"ACT_STAND_IN_ARTIFACTS={artifacts}",
+        *mappings, *extra,
+    ]  # fmt: skip
+    # The prebuilt venv first on PATH: `python` is what the setup-python stand-in checks, and
+    # nothing gets pip-installed into the system Python.
+    env = {"PATH": f"{PROJECT_VENV / 'bin'}{os.pathsep}{os.environ['PATH']}"}
+    started = time.monotonic()
+    result = run(command, cwd=project, env=env, check=False, timeout=1200)
+    return result, time.monotonic() - started
+
+
+def job_results(output: str) -> dict:
+    """job display name prefix (lint, test, ...) -> 'succeeded' | 'failed'."""
+    found = re.findall(r"^\[CI/(\w+)[^\]]*\]\s+🏁\s+Job (succeeded|failed)", output, re.M)
+    return dict(found)
+
+
+@pytest.mark.ci_run
+def test_act_runs_lint_test_train_gate_green_and_red_at_f1_0_999(bake, tmp_path):
+    """act runs the generated workflow's lint → test → train → gate jobs on this host.
+
+    Offline, every remote action is replaced by a local composite action (tests/act_stand_ins/):
+    actions/setup-python checks that `python` on PATH (the prebuilt venv) is the version the
+    workflow asks for, since nothing can be downloaded; actions/upload-artifact and
+    download-artifact copy through a shared folder, so the model and the MLflow store really move
+    from the train job to the gate job (act gives each job its own copy of the work tree);
+    mikepenz/action-junit-report checks that reports/junit.xml exists and parses, as publishing a
+    check run needs the GitHub API. actions/checkout is skipped by act itself (it copies the tree).
+    The push event is on a feature branch, so the images, staging and production jobs are skipped
+    by their default-branch condition; the run proves that too.
+    """
+    project = bake()
+    for command in (
+        "git init -q -b main",
+        "git add -A",
+        "git -c user.name=ci -c user.email=ci@example.com commit -q -m baked",
+    ):
+        run(command, cwd=project)
+    event = tmp_path / "event.json"
+    event.write_text(
+        json.dumps(
+            {
+                "ref": "refs/heads/feature/act",
+                "repository": {"default_branch": "main", "full_name": "owner/repo"},
+            }
+        )
+    )
+
+    green, green_seconds = run_act(project, tmp_path / "artifacts-green", event)
+    output = green.stdout + green.stderr
+    assert green.returncode == 0, output[-6000:]
+    assert job_results(output) == dict.fromkeys(["lint", "test", "train", "gate"], "succeeded")
+    assert re.search(r"download-artifact stand-in: model: \d+ files", output)
+    stored = tmp_path / "artifacts-green" / "model"
+    assert (stored / "model" / "metrics.json").is_file() and (stored / "mlflow.db").is_file()
+    assert "gate: passed" in output and "### Gate: passed" in output
+    assert "### Coverage" in output
+    for job in ["images", "staging", "production"]:
+        assert f"[CI/{job}" not in output, f"{job} ran on a feature branch"
+
+    red, red_seconds = run_act(
+        project, tmp_path / "artifacts-red", event, "--env", "ML_MIN_F1=0.999"
+    )
+    output = red.stdout + red.stderr
+    assert red.returncode != 0
+    assert job_results(output) == {
+        "lint": "succeeded",
+        "test": "succeeded",
+        "train": "succeeded",
+        "gate": "failed",
+    }
+    assert "gate: FAILED: F1" in output and "### Gate: FAILED" in output
+    print(f"\nact timings: green {green_seconds:.1f} s, red at ML_MIN_F1=0.999 {red_seconds:.1f} s")
