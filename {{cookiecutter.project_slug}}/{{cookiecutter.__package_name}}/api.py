@@ -1,12 +1,13 @@
 """The HTTP API: POST /predict, GET /health, /ready and /model (developer 2)."""
 
+import json
 from contextlib import asynccontextmanager
 from typing import Annotated
 
 import numpy as np
-from fastapi import FastAPI, Request
+from fastapi import FastAPI, Request, Response
 from fastapi.exceptions import RequestValidationError
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, ValidationError
 
 from . import serving
 from .settings import PROJECT_NAME, get_settings
@@ -19,6 +20,12 @@ class PredictRequest(BaseModel):
     """One row or a batch of rows, each a mapping of every feature name to a number."""
 
     rows: list[dict[str, Number]] = Field(min_length=1)
+
+
+PREDICT_BODY = {
+    "required": True,
+    "content": {"application/json": {"schema": {"$ref": "#/components/schemas/PredictRequest"}}},
+}
 
 
 class Prediction(BaseModel):
@@ -98,29 +105,36 @@ async def model_contract(request: Request) -> dict:
 
 
 # `async def`: the model answers in microseconds, so running it on the event loop is cheaper
-# than handing every request to a worker thread.
-@app.post("/predict")
-async def predict(body: PredictRequest, request: Request) -> PredictResponse:
+# than handing every request to a worker thread. The body is parsed and validated in one pass
+# by pydantic-core straight from the bytes, and the answer written as JSON directly: together
+# about a third less work per request than FastAPI's generic body and response handling.
+@app.post("/predict", response_model=PredictResponse, openapi_extra={"requestBody": PREDICT_BODY})
+async def predict(request: Request) -> Response:
     """Class label and class probabilities for each row."""
+    try:
+        body = PredictRequest.model_validate_json(await request.body())
+    except ValidationError as exc:
+        raise RequestValidationError(
+            [  # without the input: a NaN cannot be echoed back in JSON
+                {**error, "loc": ("body", *error["loc"])}
+                for error in exc.errors(include_url=False, include_input=False)
+            ]
+        ) from None
     state = request.app.state
     X = to_matrix(body.rows, state.features, state.max_batch)
-    probabilities = state.model.predict_proba(X)
     classes = state.contract["classes"]
-    return PredictResponse(
-        predictions=[
-            Prediction(
-                label=classes[int(np.argmax(p))],
-                probabilities={name: float(value) for name, value in zip(classes, p)},
-            )
-            for p in probabilities
-        ],
-        model_version=state.contract["model_version"],
-    )
+    predictions = [
+        {"label": classes[p.index(max(p))], "probabilities": dict(zip(classes, p))}
+        for p in state.model.predict_proba(X).tolist()
+    ]
+    content = {"predictions": predictions, "model_version": state.contract["model_version"]}
+    return Response(json.dumps(content), media_type="application/json")
 
 
 def openapi() -> dict:
     """The OpenAPI document, with a request example built from the loaded model's features."""
     schema = FastAPI.openapi(app)
+    schema["components"]["schemas"]["PredictRequest"] = PredictRequest.model_json_schema()
     contract = getattr(app.state, "contract", None)
     if contract:
         example = {"rows": [{f["name"]: f["default"] for f in contract["features"]}]}
