@@ -42,7 +42,7 @@ def read_response(readline, read) -> tuple[int, bytes]:
 
 
 class Client:
-    """A raw keep-alive connection: microseconds of client overhead, so the figures are the server's."""
+    """A raw keep-alive connection: microseconds of overhead, so the figures are the server's."""
 
     def __init__(self, port: int):
         self.sock = socket.create_connection(("127.0.0.1", port))
@@ -172,10 +172,9 @@ def measure(server: Server, batch_request: bytes, args) -> dict:
     return figures
 
 
-def targets(contract: dict, settings) -> dict:
+def targets(contract: dict) -> dict:
     """How to start each server and what one request looks like for it."""
     names = [feature["name"] for feature in contract["features"]]
-    row = [feature["default"] for feature in contract["features"]]
     model_uri = f"models:/{contract['model_name']}/{contract['model_version']}"
     python = sys.executable
     return {
@@ -237,7 +236,7 @@ def main(argv: list[str] | None = None) -> int:
     row = [feature["default"] for feature in contract["features"]]
     os.environ.setdefault("MLFLOW_TRACKING_URI", settings.mlflow_tracking_uri)
 
-    chosen = targets(contract, settings)
+    chosen = targets(contract)
     if args.api_only:
         chosen.pop("mlflow serve")
     results = {name: [] for name in chosen}
