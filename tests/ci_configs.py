@@ -238,12 +238,12 @@ def gitlab_job_names(config: dict) -> list:
     return [k for k in config if k not in GITLAB_GLOBAL_KEYS and not k.startswith(".")]
 
 
-def _script_text(value) -> str:
+def script_text(value) -> str:
     if value is None:
         return ""
     if isinstance(value, str):
         return value
-    return "\n".join(_script_text(v) for v in value)
+    return "\n".join(script_text(v) for v in value)
 
 
 DEFAULT_BRANCH_RULE = re.compile(r"\$CI_COMMIT_BRANCH\s*==\s*\$CI_DEFAULT_BRANCH")
@@ -266,7 +266,7 @@ def gitlab_jobs(config: dict) -> list:
     for name in gitlab_job_names(config):
         job = gitlab_resolve(config, name)
         needs = [n["job"] if isinstance(n, dict) else n for n in job.get("needs") or []]
-        scripts = [_script_text(job.get("before_script")), _script_text(job.get("script"))]
+        scripts = [script_text(job.get("before_script")), script_text(job.get("script"))]
         rules = job.get("rules") or []
         manual = [r for r in rules if r.get("when") == "manual"]
         jobs.append(
@@ -301,7 +301,7 @@ def circleci_steps(config: dict, steps: list) -> list:
     return out
 
 
-def _circleci_run_text(step) -> str:
+def circleci_run_text(step) -> str:
     if not isinstance(step, dict) or "run" not in step:
         return ""
     run = step["run"]
@@ -335,7 +335,7 @@ def circleci_jobs(config: dict) -> list:
     for name, settings in circleci_entries(config):
         definition = (config.get("jobs") or {}).get(settings.get("name") or name, {})
         steps = circleci_steps(config, definition.get("steps", []))
-        scripts = [_circleci_run_text(s) for s in steps if _circleci_run_text(s)]
+        scripts = [circleci_run_text(s) for s in steps if circleci_run_text(s)]
         env = dict(definition.get("environment") or {})
         for step in steps:
             if isinstance(step, dict) and isinstance(step.get("run"), dict):

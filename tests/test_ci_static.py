@@ -20,10 +20,12 @@ from ci_configs import (
     GITLAB,
     GITLAB_JOB_KEYS,
     circleci_entries,
+    circleci_run_text,
     circleci_steps,
     gitlab_job_names,
     gitlab_resolve,
     make_targets,
+    script_text,
 )
 from conftest import PROJECT_VENV, require_tool
 
@@ -283,6 +285,49 @@ def test_circleci_schema_and_parser_miss_what_our_checks_catch(default_project, 
 
 
 # --- both -----------------------------------------------------------------------------------
+
+
+def shell_scripts(provider: str, config: dict) -> list:
+    """(where, shell, text) of every script: a GitLab job's lines run in one shell (sh in the
+    Alpine docker jobs, so check as POSIX sh); each CircleCI `run` is its own bash script."""
+    if provider == "gitlab":
+        out = []
+        for name in gitlab_job_names(config):
+            job = gitlab_resolve(config, name)
+            keys = ("before_script", "script", "after_script")
+            out.append((name, "sh", "\n".join(script_text(job.get(k)) for k in keys)))
+        return out
+    return [
+        (name, "bash", circleci_run_text(step))
+        for name, job in config["jobs"].items()
+        for step in circleci_steps(config, job.get("steps", []))
+        if circleci_run_text(step)
+    ]
+
+
+def shellcheck(provider: str, config: dict) -> list:
+    tool = require_tool("shellcheck")
+    found = []
+    for where, shell, text in shell_scripts(provider, config):
+        cmd = [tool, "--shell", shell, "--format", "gcc", "-"]
+        result = subprocess.run(cmd, input=text, capture_output=True, text=True)
+        if result.returncode:
+            found.append(f"{where}: {result.stdout.strip()}")
+    return found
+
+
+@pytest.mark.parametrize("provider, path", [("gitlab", GITLAB), ("circleci", CIRCLECI)])
+def test_every_script_passes_shellcheck(default_project, provider, path):
+    assert shellcheck(provider, read(default_project, path)) == []
+
+
+def test_shellcheck_catches_an_unquoted_variable(default_project):
+    broken = read(default_project, GITLAB)
+    broken["staging"]["script"].insert(0, "cp $STAGING_SSH_KNOWN_HOSTS ~/.ssh/known_hosts")
+    assert any("SC2086" in problem for problem in shellcheck("gitlab", broken))
+    broken = read(default_project, CIRCLECI)
+    broken["jobs"]["gate"]["steps"].insert(0, {"run": "cd $HOME/project && make gate"})
+    assert any("SC2086" in problem for problem in shellcheck("circleci", broken))
 
 
 @pytest.mark.parametrize("path", [GITLAB, CIRCLECI])
