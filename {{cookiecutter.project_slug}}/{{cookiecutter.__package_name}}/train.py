@@ -100,17 +100,18 @@ def evaluate(pipeline: Pipeline, data: Data) -> dict:
 def export_onnx(pipeline: Pipeline, n_features: int, path: Path) -> None:
     """Convert the fitted pipeline to ONNX (float32 input, plain probability tensor)."""
     from skl2onnx import to_onnx
-    from skl2onnx.common.exceptions import MissingShapeCalculator
 
     sample = np.zeros((1, n_features), dtype=np.float32)
     try:
         onx = to_onnx(pipeline, sample, options={"zipmap": False}, target_opset=17)
-    except (MissingShapeCalculator, RuntimeError) as exc:
-        step = ", ".join(type(step).__name__ for _, step in pipeline.steps)
+    except RuntimeError as exc:  # skl2onnx's MissingShapeCalculator and converter errors
+        culprits = [f"{name} ({type(step).__name__})" for name, step in pipeline.steps]
+        named = [c for c in culprits if c.split(" (")[1][:-1] in str(exc)] or culprits
         raise SystemExit(
-            f"train: cannot export the pipeline ({step}) to ONNX: {exc}\n"
-            "train: use a model skl2onnx can convert, or serve scikit-learn itself "
-            "with ML_RUNTIME=sklearn."
+            f"train: cannot export step {', '.join(named)} to ONNX: skl2onnx has no converter "
+            f"for it ({str(exc).splitlines()[0]})\n"
+            "train: use a step skl2onnx can convert, or serve scikit-learn itself: "
+            "ML_RUNTIME=sklearn make train"
         ) from exc
     path.write_bytes(onx.SerializeToString())
 
