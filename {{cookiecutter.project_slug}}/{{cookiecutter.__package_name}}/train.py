@@ -154,7 +154,6 @@ def check_tracking_server(uri: str) -> None:
 
 def log_to_mlflow(pipeline: Pipeline, data: Data, metrics: dict, settings: Settings):
     """Log params, metrics, the confusion matrix and the model; register a model version."""
-    check_tracking_server(settings.mlflow_tracking_uri)
     mlflow.set_tracking_uri(settings.mlflow_tracking_uri)
     mlflow.set_experiment(settings.experiment_name)
     example = data.X_test[:2]
@@ -198,6 +197,7 @@ def log_to_mlflow(pipeline: Pipeline, data: Data, metrics: dict, settings: Setti
 def train(settings: Settings) -> dict:
     """The whole training step; returns the metrics it wrote to model/metrics.json."""
     started = time.perf_counter()
+    check_tracking_server(settings.mlflow_tracking_uri)  # before anything in model/ changes
     print(f"train: dataset={settings.dataset} model={settings.model} runtime={settings.runtime}")
     data = load_data(settings.dataset, settings.test_size, settings.seed)
     pipeline = build_model(settings.model, settings.seed).fit(data.X_train, data.y_train)

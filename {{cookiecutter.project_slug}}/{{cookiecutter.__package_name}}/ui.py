@@ -9,7 +9,10 @@ from {{ cookiecutter.__package_name }}.settings import PROJECT_NAME, get_setting
 def api_error(exc: Exception) -> str:
     """A sentence for a person, not a traceback."""
     if isinstance(exc, httpx.HTTPStatusError):
-        detail = exc.response.json().get("detail", exc.response.text)
+        try:
+            detail = exc.response.json().get("detail", exc.response.text)
+        except (ValueError, AttributeError):  # a proxy's HTML page, or JSON that is not an object
+            detail = exc.response.text[:200]
         if isinstance(detail, list):
             detail = "; ".join(f"{e['loc'][-1]}: {e['msg']}" for e in detail)
         return f"The API refused the request ({exc.response.status_code}): {detail}"
