@@ -183,6 +183,24 @@ def test_a_new_push_cancels_the_running_pipeline_except_on_the_default_branch(pr
     )
 
 
+def test_secrets_reach_steps_only_through_env_and_are_never_printed(project):
+    workflow = load(project)
+    for job in workflow["jobs"].values():
+        for step in job["steps"]:
+            script = step.get("run", "")
+            assert "secrets." not in script and "set -x" not in script
+            for name, value in (step.get("env") or {}).items():
+                if "secrets." in str(value):
+                    # a secret is only ever written to a file, never echoed or put on a command line
+                    uses = re.findall(rf"[^\n]*\${{?{name}\b[^\n]*", script)
+                    assert uses and all(re.search(r"> ~/\.ssh/", line) for line in uses), name
+    staging = workflow["jobs"]["staging"]
+    assert staging["env"] == {"STAGING_SSH": "${{ secrets.STAGING_SSH }}"}
+    remote = [s for s in staging["steps"] if s.get("if") == "env.STAGING_SSH != ''"]
+    assert len(remote) == 1 and "DOCKER_HOST=ssh://$STAGING_SSH" in remote[0]["run"]
+    assert "StrictHostKeyChecking yes" in remote[0]["run"] and "ssh-keyscan" not in remote[0]["run"]
+
+
 def test_report_steps_run_unless_cancelled_and_summaries_are_written(project):
     jobs = load(project)["jobs"]
     text = (project / WORKFLOW).read_text()
