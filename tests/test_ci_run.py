@@ -97,3 +97,26 @@ def test_lint_test_train_gate_pass_and_the_gate_fails_at_f1_0_999(gitlab_ci_loca
             f"\ngitlab-ci-local: {'+'.join(JOBS)} green in {green.seconds:.0f} s "
             f"(F1 {metrics['f1']:.4f}); gate at ML_MIN_F1=0.999 red in {red.seconds:.0f} s"
         )
+
+
+def listed(gitlab_ci_local, *args) -> dict:
+    """gitlab-ci-local's own rule evaluation: job name -> `when`, for the pipeline it would run."""
+    result = gitlab_ci_local("--list-csv", *args)
+    assert result.returncode == 0, show(result.log)
+    rows = [line.split(";") for line in result.stdout.splitlines() if line.count(";") >= 5]
+    return {row[0]: row[2] for row in rows[1:]}
+
+
+def test_rules_run_only_lint_to_gate_off_the_default_branch_and_production_is_manual(
+    gitlab_ci_local,
+):
+    feature = ["--variable", "CI_COMMIT_BRANCH=feature/x", "--ignore-predefined-vars"]
+    assert listed(gitlab_ci_local, *feature, "CI_COMMIT_BRANCH") == dict.fromkeys(
+        JOBS, "on_success"
+    )
+    merge_request = ["--variable", "CI_PIPELINE_SOURCE=merge_request_event", "--variable"]
+    merge_request += ["CI_COMMIT_BRANCH=", "--ignore-predefined-vars", "CI_COMMIT_BRANCH"]
+    assert list(listed(gitlab_ci_local, *merge_request)) == JOBS
+    main = listed(gitlab_ci_local)  # the work tree's branch is main, the default one
+    assert list(main) == [*JOBS, "images", "staging", "production", "production:model"]
+    assert main["production"] == "manual" and main["images"] == main["staging"] == "on_success"
