@@ -1,7 +1,7 @@
 """Benchmark: this API against `mlflow models serve` of the same registered model, side by side."""
 
 import argparse
-import asyncio
+import itertools
 import json
 import os
 import signal
@@ -10,6 +10,7 @@ import statistics
 import subprocess
 import sys
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from .settings import CONTRACT_FILE, get_settings
@@ -126,28 +127,22 @@ def sequential_ms(port: int, request: bytes, n: int, warmup: int) -> list[float]
     return timings
 
 
-async def throughput(port: int, request: bytes, concurrency: int, total: int) -> float:
+def throughput(port: int, request: bytes, concurrency: int, total: int) -> float:
     """Requests per second with `concurrency` keep-alive connections sending `total` requests."""
-    remaining = total
+    sent = itertools.count()  # next() on it is atomic: the threads share one budget
 
-    async def worker():
-        nonlocal remaining
-        reader, writer = await asyncio.open_connection("127.0.0.1", port)
-        while remaining > 0:
-            remaining -= 1
-            writer.write(request)
-            status = int((await reader.readline()).split()[1])
-            length = 0
-            while (line := await reader.readline()) not in (b"\r\n", b""):
-                if line[:15].lower() == b"content-length:":
-                    length = int(line[15:])
-            await reader.readexactly(length)
+    def worker():
+        client = Client(port)
+        while next(sent) < total:
+            status, body = client.send(request)
             if status != 200:
-                raise SystemExit(f"bench: HTTP {status} under load")
-        writer.close()
+                raise SystemExit(f"bench: HTTP {status} under load: {body[:300]!r}")
+        client.close()
 
     started = time.perf_counter()
-    await asyncio.gather(*(worker() for _ in range(concurrency)))
+    with ThreadPoolExecutor(concurrency) as pool:
+        for done in [pool.submit(worker) for _ in range(concurrency)]:
+            done.result()
     return total / (time.perf_counter() - started)
 
 
@@ -165,7 +160,7 @@ def measure(server: Server, batch_request: bytes, args) -> dict:
         f"batch {BATCH} p50 ms": percentile(batch, 50),
     }
     for concurrency in (1, 8, 32):
-        rate = asyncio.run(throughput(server.port, server.request, concurrency, args.load_requests))
+        rate = throughput(server.port, server.request, concurrency, args.load_requests)
         figures[f"req/s c={concurrency}"] = rate
     figures["cold start s"] = server.cold_start_s
     figures["peak RSS MB"] = server.peak_rss_mb()
@@ -256,23 +251,25 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def print_table(results: dict, contract: dict) -> None:
+    """Medians over the rounds; the last column is how many times better the API is."""
     medians = {
-        name: {key: statistics.median(r[key] for r in runs) for key in runs[0]}
+        name: {key: statistics.median(run[key] for run in runs) for key in runs[0]}
         for name, runs in results.items()
     }
     names = list(medians)
+    rounds = len(results[names[0]])
     print(
         f"\nbench: {contract['model']} on {contract['dataset']}, runtime {contract['runtime']}; "
-        f"median of {len(next(iter(results.values())))} interleaved rounds"
+        f"medians of {rounds} interleaved round(s)"
     )
-    header = f"{'':<16}" + "".join(f"{name:>14}" for name in names)
-    if len(names) == 2:
-        header += f"{'ratio':>10}"
-    print(header)
-    for key in medians[names[0]]:
+    compare = len(names) == 2
+    print(f"{'':<16}" + "".join(f"{name:>14}" for name in names) + ("  api better by" * compare))
+    for key, ours in medians[names[0]].items():
         line = f"{key:<16}" + "".join(f"{medians[name][key]:>14.3f}" for name in names)
-        if len(names) == 2 and medians[names[0]][key]:
-            line += f"{medians[names[1]][key] / medians[names[0]][key]:>9.2f}x"
+        if compare:
+            theirs = medians[names[1]][key]
+            better = ours / theirs if key.startswith("req/s") else theirs / ours
+            line += f"{better:>14.2f}x"
         print(line)
 
 
