@@ -31,7 +31,9 @@ def combinations():
             answers[name] = CHOICES[name][i % len(CHOICES[name])]
         # each provider is switched off in some combination
         answers.update({p: i % len(PROVIDERS) != k for k, p in enumerate(PROVIDERS)})
-        yield pytest.param(answers, id="-".join(str(v) for v in answers.values() if v not in (True, False)))
+        yield pytest.param(
+            answers, id="-".join(str(v) for v in answers.values() if v not in (True, False))
+        )
 
 
 def text_files(project: Path):
@@ -137,9 +139,11 @@ def test_bad_answer_is_refused_before_any_file_is_written(tmp_path, answers, cap
     assert list(tmp_path.iterdir()) == []
     errors = capfd.readouterr().err.splitlines()
     asked = "project_slug" if "project_name" in answers else next(iter(answers))
-    assert [line for line in errors if line.startswith("ERROR:")] == [
-        line for line in errors if line.startswith(f"ERROR: {asked} ")
-    ] != [], errors
+    assert (
+        [line for line in errors if line.startswith("ERROR:")]
+        == [line for line in errors if line.startswith(f"ERROR: {asked} ")]
+        != []
+    ), errors
 
 
 UNKNOWN_CHOICES = {
@@ -154,7 +158,9 @@ UNKNOWN_CHOICES = {
 @pytest.mark.parametrize("name, value", UNKNOWN_CHOICES.items())
 def test_unknown_choice_is_refused_before_any_file_is_written(tmp_path, name, value):
     with pytest.raises(ValueError, match=f"{value} provided for choice variable {name}"):
-        cookiecutter(str(TEMPLATE), no_input=True, extra_context={name: value}, output_dir=str(tmp_path))
+        cookiecutter(
+            str(TEMPLATE), no_input=True, extra_context={name: value}, output_dir=str(tmp_path)
+        )
     assert list(tmp_path.iterdir()) == []
 
 

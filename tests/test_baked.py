@@ -5,7 +5,7 @@ import socket
 
 import pytest
 
-from conftest import make
+from conftest import PROJECT_VENV, make, run
 
 pytestmark = pytest.mark.baked
 
@@ -41,7 +41,9 @@ def test_train_then_gate_passes_on_the_defaults(bake_session, dataset, model, ru
     metrics = json.loads((project / "model" / "metrics.json").read_text())
     assert metrics["f1"] > 0.9
     assert metrics["f1_average"] == ("binary" if dataset == "breast_cancer" else "macro")
-    print(f"{dataset} x {model} ({runtime}): F1 {metrics['f1']:.4f}, trained in {metrics['seconds']} s")
+    print(
+        f"{dataset} x {model} ({runtime}): F1 {metrics['f1']:.4f}, trained in {metrics['seconds']} s"
+    )
 
 
 def test_gate_fails_with_its_message_when_the_threshold_is_out_of_reach(bake_session):
@@ -98,3 +100,25 @@ def test_smoke_gate_fails_when_latency_is_over_the_threshold(bake_session):
     )
     assert result.returncode != 0
     assert "smoke: FAILED: p95" in result.stdout
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("runtime", RUNTIMES)
+def test_bench_prints_a_side_by_side_table_with_mlflow_serve(bake_session, runtime):
+    """Figures only: the benchmark is measured and printed, never asserted on."""
+    project = bake_session(serving_runtime=runtime)
+    make(project, "train")
+    result = run_bench(project, "--rounds", "1", "--requests", "200", "--load-requests", "200")
+    table = result.stdout[result.stdout.index("bench: ") :]
+    for row in ["p50 ms", "p99 ms", "batch 32 p50 ms", "req/s c=8", "cold start s", "peak RSS MB"]:
+        assert row in table
+    assert "mlflow serve" in table and "api better by" in table
+    print(table[table.index("\nbench: ") :])
+
+
+def run_bench(project, *args):
+    return run(
+        [str(PROJECT_VENV / "bin" / "python"), "-m", project.name + ".bench", *args],
+        cwd=project,
+        timeout=600,
+    )
