@@ -1,5 +1,6 @@
 """Baked tier: the generated project's own lint, tests, train and gate, run inside real bakes."""
 
+import itertools
 import json
 import socket
 
@@ -20,18 +21,20 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-@pytest.mark.parametrize("runtime", RUNTIMES)
-@pytest.mark.parametrize("model", MODELS)
-@pytest.mark.parametrize("dataset", DATASETS)
+every_combination = pytest.mark.parametrize(
+    "dataset, model, runtime",
+    [pytest.param(*c, id="-".join(c)) for c in itertools.product(DATASETS, MODELS, RUNTIMES)],
+)
+
+
+@every_combination
 def test_lint_is_clean(bake_session, dataset, model, runtime):
     project = bake_session(dataset=dataset, model=model, serving_runtime=runtime)
     result = make(project, "lint")
     assert "would reformat" not in result.stderr
 
 
-@pytest.mark.parametrize("runtime", RUNTIMES)
-@pytest.mark.parametrize("model", MODELS)
-@pytest.mark.parametrize("dataset", DATASETS)
+@every_combination
 def test_train_then_gate_passes_on_the_defaults(bake_session, dataset, model, runtime):
     project = bake_session(dataset=dataset, model=model, serving_runtime=runtime)
     trained = make(project, "train")
