@@ -108,9 +108,11 @@ def api_behind_httpx(client, monkeypatch):
 
 
 class ApiAndHealthyUi(TestClient):
-    """The API in this process, plus a UI whose health endpoint answers."""
+    """The API in this process at http://testserver, whose /_stcore/health answers like a UI's."""
 
     def get(self, url, timeout=None, **kwargs):
+        if httpx.URL(url).host != "testserver":
+            raise httpx.ConnectError(f"[Errno 111] Connection refused: {url}")
         if httpx.URL(url).path == "/_stcore/health":
             return httpx.Response(200, text="ok", request=httpx.Request("GET", url))
         return super().get(url, **kwargs)

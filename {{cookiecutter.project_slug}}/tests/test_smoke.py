@@ -43,7 +43,13 @@ def test_fails_when_p95_is_not_under_the_limit(in_process_services, capsys):
     assert json.loads(Path("reports/smoke.json").read_text())["passed"] is False
 
 
-def test_fails_when_the_ui_does_not_answer(in_process_services):
+def test_fails_when_the_ui_health_check_is_not_200(in_process_services):
     urls = ["--api-url", in_process_services, "--ui-url", f"{in_process_services}/no-ui"]
-    with pytest.raises(SystemExit, match="/no-ui/_stcore/health"):
+    with pytest.raises(SystemExit, match="FAILED: .*/no-ui/_stcore/health did not answer 200"):
+        smoke.main([*urls, *FAST, "--wait", "0.3"])
+
+
+def test_fails_when_the_ui_cannot_be_reached(in_process_services):
+    urls = ["--api-url", in_process_services, "--ui-url", "http://127.0.0.1:9"]
+    with pytest.raises(SystemExit, match="127.0.0.1:9/_stcore/health"):
         smoke.main([*urls, *FAST, "--wait", "0.3"])

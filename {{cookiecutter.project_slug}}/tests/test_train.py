@@ -94,3 +94,8 @@ def test_help_describes_the_options_and_the_environment(capsys):
     text = capsys.readouterr().out
     assert "--dataset" in text and "--model" in text
     assert "MLFLOW_TRACKING_URI" in text
+
+
+def test_refuses_an_unknown_model_naming_the_choices():
+    with pytest.raises(ValueError, match="logistic_regression"):
+        train.build_model("naive_bayes", seed=0)
