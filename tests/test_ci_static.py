@@ -117,6 +117,13 @@ def gitlab_problems(config: dict) -> list:
         for key in raw:
             if key not in GITLAB_JOB_KEYS:
                 found.append(f"{name}: unknown key {key!r}")
+        parents = raw.get("extends") or []
+        missing = [
+            p for p in ([parents] if isinstance(parents, str) else parents) if p not in config
+        ]
+        if missing:
+            found.append(f"{name}: extends unknown {missing}")
+            continue
         job = gitlab_resolve(config, name)
         if {"only", "except"} & set(job) and "rules" in job:
             found.append(f"{name}: rules mixed with only/except")
@@ -128,18 +135,18 @@ def gitlab_problems(config: dict) -> list:
             found.append(f"{name}: no timeout")
         if job.get("when") == "manual":
             found.append(f"{name}: job-level `when: manual` does not block; put it in rules")
-        stage = stages.index(job.get("stage", "test")) if job.get("stage", "test") in stages else -1
-        if stage < 0:
-            found.append(f"{name}: stage {job.get('stage')!r} is not in stages")
+        stage = job.get("stage", "test")
+        if stage not in stages:
+            found.append(f"{name}: stage {stage!r} is not in stages")
+            continue
         for need in job.get("needs") or []:
             need = need["job"] if isinstance(need, dict) else need
             if need not in names:
                 found.append(f"{name}: needs unknown job {need!r}")
-            elif stages.index(gitlab_resolve(config, need).get("stage", "test")) > stage:
+                continue
+            need_stage = gitlab_resolve(config, need).get("stage", "test")
+            if need_stage in stages and stages.index(need_stage) > stages.index(stage):
                 found.append(f"{name}: needs {need!r} of a later stage")
-        for parent in [job.get("extends")] if isinstance(job.get("extends"), str) else []:
-            if parent not in config:
-                found.append(f"{name}: extends unknown {parent!r}")
     return found
 
 
@@ -148,8 +155,9 @@ def circleci_problems(config: dict) -> list:
     found = []
     jobs = config.get("jobs") or {}
     for workflow in (k for k in config["workflows"] if k != "version"):
-        seen = set()
-        for name, settings in circleci_entries(config, workflow):
+        entries = circleci_entries(config, workflow)
+        listed = {settings.get("name") or name for name, settings in entries}
+        for name, settings in entries:
             parameters = set((jobs.get(name) or {}).get("parameters") or {})
             for key in settings:
                 if key not in CIRCLECI_ENTRY_KEYS | parameters:
@@ -159,9 +167,8 @@ def circleci_problems(config: dict) -> list:
             if settings.get("type") != "approval" and name not in jobs:
                 found.append(f"{workflow}/{name}: no job {name!r} is defined")
             for required in settings.get("requires") or []:
-                if required not in seen:
-                    found.append(f"{workflow}/{name}: requires {required!r}, not listed before it")
-            seen.add(settings.get("name") or name)
+                if required not in listed:
+                    found.append(f"{workflow}/{name}: requires {required!r}, not in the workflow")
     for name, job in jobs.items():
         for step in circleci_steps(config, job.get("steps", [])):
             run = step.get("run") if isinstance(step, dict) else None
@@ -198,8 +205,16 @@ def test_gitlab_config_passes_our_reference_checks(project):
         (lambda c: c["images"].update(only=["main"]), "rules mixed with only/except"),
         (lambda c: c["train"].pop("timeout"), "train: no timeout"),
         (lambda c: c["production"].update(when="manual"), "job-level `when: manual`"),
+        (lambda c: c["images"].update(extends=[".dockr"]), "extends unknown ['.dockr']"),
     ],
-    ids=["unknown-need", "need-of-later-stage", "only-with-rules", "no-timeout", "job-manual"],
+    ids=[
+        "unknown-need",
+        "need-of-later-stage",
+        "only-with-rules",
+        "no-timeout",
+        "job-manual",
+        "unknown-extends",
+    ],
 )
 def test_gitlab_reference_checks_catch_a_broken_copy(default_project, breakage, expected):
     broken = read(default_project, GITLAB)
