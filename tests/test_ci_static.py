@@ -144,7 +144,10 @@ def gitlab_problems(config: dict) -> list:
             if need not in names:
                 found.append(f"{name}: needs unknown job {need!r}")
                 continue
-            need_stage = gitlab_resolve(config, need).get("stage", "test")
+            try:
+                need_stage = gitlab_resolve(config, need).get("stage", "test")
+            except KeyError:  # that job's unknown `extends` is reported on its own
+                continue
             if need_stage in stages and stages.index(need_stage) > stages.index(stage):
                 found.append(f"{name}: needs {need!r} of a later stage")
     return found
