@@ -27,7 +27,7 @@ from ci_configs import (
     make_targets,
     script_text,
 )
-from conftest import IN_CI, PROJECT_VENV, require_tool
+from conftest import IN_CI, PROJECT_VENV, make, require_tool
 
 pytestmark = pytest.mark.baked
 
@@ -365,3 +365,72 @@ def test_config_quotes_no_secret_and_leaves_no_template_tag(default_project, pat
 )
 def test_a_provider_answered_no_leaves_no_config(bake_session, option, path):
     assert not (bake_session(**{option: False}) / path).exists()
+
+
+# --- the delivery targets the deploy jobs call ----------------------------------------------
+
+STUB_DOCKER = """#!/bin/sh
+echo "$@" >> "$STUB_LOG"
+case "$*" in *"$STUB_FAIL"*) [ -n "$STUB_FAIL" ] && exit 1;; esac
+exit 0
+"""
+
+
+@pytest.fixture
+def docker_stub(tmp_path):
+    """A `docker` that records its arguments (and fails on STUB_FAIL): no engine, no registry."""
+    stub = tmp_path / "docker"
+    stub.write_text(STUB_DOCKER)
+    stub.chmod(0o755)
+    log = tmp_path / "docker.log"
+
+    def call(project, target, fail="", **variables):
+        args = [f"{k}={v}" for k, v in {"DOCKER": stub, **variables}.items()]
+        env = {"STUB_LOG": str(log), "STUB_FAIL": fail}
+        result = make(project, target, *args, check=False, env=env)
+        calls = log.read_text().splitlines() if log.exists() else []
+        log.unlink(missing_ok=True)
+        return result, calls
+
+    return call
+
+
+def test_push_pushes_the_three_images_with_the_commit_tag(default_project, docker_stub):
+    result, calls = docker_stub(
+        default_project, "push", REGISTRY="reg.example/team/app", IMAGE_TAG="abc1234"
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert calls == [
+        f"push --quiet reg.example/team/app/{name}:abc1234" for name in ("api", "ui", "mlflow")
+    ]
+
+
+def test_promote_images_retags_the_tested_images_as_production(default_project, docker_stub):
+    result, calls = docker_stub(
+        default_project, "promote-images", REGISTRY="reg.example/team/app", IMAGE_TAG="abc1234"
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    image = "reg.example/team/app/api"
+    assert calls[:3] == [
+        f"pull --quiet {image}:abc1234",
+        f"tag {image}:abc1234 {image}:production",
+        f"push --quiet {image}:production",
+    ]
+    assert len(calls) == 9
+
+
+def test_push_stops_at_the_first_failure_and_fails(default_project, docker_stub):
+    result, calls = docker_stub(
+        default_project, "push", fail="/ui:", REGISTRY="reg.example/team/app", IMAGE_TAG="abc1234"
+    )
+    assert result.returncode != 0
+    assert calls[-1] == "push --quiet reg.example/team/app/ui:abc1234"  # mlflow never pushed
+
+
+@pytest.mark.parametrize("target", ["push", "promote-images"])
+def test_push_and_promote_refuse_image_names_without_a_registry(
+    default_project, docker_stub, target
+):
+    result, calls = docker_stub(default_project, target, REGISTRY="")
+    assert result.returncode != 0 and calls == []
+    assert "names no registry: set REGISTRY" in result.stdout
