@@ -46,10 +46,10 @@ def test_fails_when_p95_is_not_under_the_limit(in_process_services, capsys):
 def test_fails_when_the_ui_health_check_is_not_200(in_process_services):
     urls = ["--api-url", in_process_services, "--ui-url", f"{in_process_services}/no-ui"]
     with pytest.raises(SystemExit, match="FAILED: .*/no-ui/_stcore/health did not answer 200"):
-        smoke.main([*urls, *FAST, "--wait", "0.3"])
+        smoke.main([*urls, *FAST, "--wait", "0.1"])
 
 
 def test_fails_when_the_ui_cannot_be_reached(in_process_services):
     urls = ["--api-url", in_process_services, "--ui-url", "http://127.0.0.1:9"]
     with pytest.raises(SystemExit, match="127.0.0.1:9/_stcore/health"):
-        smoke.main([*urls, *FAST, "--wait", "0.3"])
+        smoke.main([*urls, *FAST, "--wait", "0.1"])
