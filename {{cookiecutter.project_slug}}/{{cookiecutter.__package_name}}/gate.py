@@ -8,8 +8,8 @@ import joblib
 import numpy as np
 
 from . import serving
+from .data import load_data
 from .settings import METRICS_FILE, SKLEARN_FILE, Settings, get_settings
-from .train import load_data
 
 
 def check_f1(metrics: dict, threshold: float) -> str | None:

@@ -4,7 +4,6 @@ import argparse
 import json
 import time
 import urllib.request
-from dataclasses import dataclass
 from pathlib import Path
 from typing import get_args
 
@@ -14,7 +13,6 @@ import numpy as np
 import onnx
 import sklearn
 from mlflow.models import infer_signature
-from sklearn.datasets import load_breast_cancer, load_wine
 from sklearn.ensemble import RandomForestClassifier
 from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import (
@@ -24,10 +22,10 @@ from sklearn.metrics import (
     precision_score,
     recall_score,
 )
-from sklearn.model_selection import train_test_split
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import StandardScaler
 
+from .data import Data, load_data
 from .settings import (
     CONTRACT_FILE,
     METRICS_FILE,
@@ -38,36 +36,6 @@ from .settings import (
     Settings,
     get_settings,
 )
-
-LOADERS = {"breast_cancer": load_breast_cancer, "wine": load_wine}
-
-
-@dataclass
-class Data:
-    """A bundled scikit-learn dataset split into train and held-out parts."""
-
-    X_train: np.ndarray
-    X_test: np.ndarray
-    y_train: np.ndarray
-    y_test: np.ndarray
-    features: list[str]
-    classes: list[str]
-
-
-def load_data(dataset: str, test_size: float, seed: int) -> Data:
-    """Load a dataset that ships with scikit-learn and split it, stratified, with a fixed seed."""
-    bunch = LOADERS[dataset]()
-    X_train, X_test, y_train, y_test = train_test_split(
-        bunch.data, bunch.target, test_size=test_size, stratify=bunch.target, random_state=seed
-    )
-    return Data(
-        X_train,
-        X_test,
-        y_train,
-        y_test,
-        features=[str(name) for name in bunch.feature_names],
-        classes=[str(name) for name in bunch.target_names],
-    )
 
 
 def build_model(model: str, seed: int) -> Pipeline:
