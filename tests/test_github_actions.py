@@ -217,6 +217,172 @@ def test_report_steps_run_unless_cancelled_and_summaries_are_written(project):
     assert text.count("always()") == 1 and "if: ${{ always() && env.STAGING_SSH == '' }}" in text
 
 
+# --- the scripts of the deploy and report steps, run with bash as GitHub runs them --------------
+
+
+def step(project: Path, job: str, name: str) -> dict:
+    """The step of `job` whose name contains `name`."""
+    found = [s for s in load(project)["jobs"][job]["steps"] if name in s.get("name", "")]
+    assert len(found) == 1, (job, name)
+    return found[0]
+
+
+def run_script(script: str, cwd: Path, env: dict, fake_bin: Path | None = None):
+    """A `run:` script under GitHub's default shell (bash -eo pipefail), fake commands first."""
+    path = cwd / "step.sh"
+    path.write_text(script)
+    if fake_bin:
+        env = {**env, "PATH": f"{fake_bin}{os.pathsep}{os.environ['PATH']}"}
+    return run(["bash", "--noprofile", "--norc", "-eo", "pipefail", str(path)], cwd=cwd, env=env)
+
+
+def recording(tmp_path: Path, *commands: str) -> Path:
+    """A bin folder where each command only appends its arguments, one per line, to <name>.args."""
+    fake_bin = tmp_path / "bin"
+    fake_bin.mkdir()
+    for command in commands:
+        fake = fake_bin / command
+        fake.write_text(f'#!/bin/sh\nprintf "%s\\n" "$@" >> "{tmp_path}/{command}.args"\n')
+        fake.chmod(0o755)
+    return fake_bin
+
+
+def test_registry_path_is_the_repository_in_lowercase(default_project, tmp_path):
+    github_env = tmp_path / "github_env"
+    script = step(default_project, "images", "Registry path")["run"]
+    run_script(
+        script, tmp_path, {"GITHUB_REPOSITORY": "Jane-Doe/My.Repo", "GITHUB_ENV": str(github_env)}
+    )
+    assert github_env.read_text() == "REGISTRY=ghcr.io/jane-doe/my.repo\n"
+
+
+@pytest.mark.parametrize(
+    "previous, cached_tags",
+    [
+        (
+            "4b825dc642cb6eb9a060e54bf8d69288fbee4904",
+            ["4b825dc642cb6eb9a060e54bf8d69288fbee4904", "production"],
+        ),
+        ("0" * 40, ["production"]),
+        ("", ["production"]),
+    ],
+    ids=["after-a-push", "first-push", "manual-run"],
+)
+def test_images_reuse_the_layers_of_the_previous_commit_and_of_production(
+    default_project, tmp_path, previous, cached_tags
+):
+    fake_bin = recording(tmp_path, "make")
+    script = step(default_project, "images", "Build the api")["run"]
+    run_script(script, tmp_path, {"REGISTRY": "ghcr.io/o/r", "PREVIOUS_SHA": previous}, fake_bin)
+    target, flags = (tmp_path / "make.args").read_text().splitlines()
+    assert target == "images"
+    expected = " ".join(
+        f"--cache-from ghcr.io/o/r/{image}:{tag}"
+        for image in ["api", "ui", "mlflow"]
+        for tag in cached_tags
+    )
+    assert flags == f"DOCKER_BUILD_FLAGS=--build-arg BUILDKIT_INLINE_CACHE=1 {expected}"
+    # the cache refs are the very images `make images` builds
+    dry = run(["make", "-n", "images", "REGISTRY=ghcr.io/o/r", "IMAGE_TAG=t"], cwd=default_project)
+    for image in ["api", "ui", "mlflow"]:
+        assert f"-t ghcr.io/o/r/{image}:t" in dry.stdout
+
+
+def test_remote_staging_step_keeps_the_key_in_a_file_and_tunnels_the_ports(
+    default_project, tmp_path
+):
+    home = tmp_path / "home"
+    home.mkdir()
+    fake_bin = recording(tmp_path, "ssh")
+    github_env = tmp_path / "github_env"
+    # as pasted from Windows: CRLF line ends
+    key = "\r\n".join(["-----BEGIN KEY-----", "c2VjcmV0LWtleS1tYXRlcmlhbA", "-----END KEY-----"])
+    env = {
+        "HOME": str(home),
+        "GITHUB_ENV": str(github_env),
+        "STAGING_SSH": "deploy@staging.example.com",
+        "SSH_KEY": key,
+        "KNOWN_HOSTS": "staging.example.com ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIExample",
+    }
+    result = run_script(
+        step(default_project, "staging", "remote staging")["run"], tmp_path, env, fake_bin
+    )
+    assert "c2VjcmV0" not in result.stdout + result.stderr
+    written = home / ".ssh" / "staging_key"
+    assert written.read_text() == key.replace("\r", "") + "\n"
+    assert written.stat().st_mode & 0o777 == 0o600
+    assert (home / ".ssh" / "known_hosts").read_text() == env["KNOWN_HOSTS"] + "\n"
+    config = (home / ".ssh" / "config").read_text()
+    assert "StrictHostKeyChecking yes" in config and "ControlMaster auto" in config
+    assert (tmp_path / "ssh.args").read_text().split() == [
+        "-fN", "-L", "127.0.0.1:8000:127.0.0.1:8000", "-L", "127.0.0.1:8501:127.0.0.1:8501",
+        "deploy@staging.example.com",
+    ]  # fmt: skip
+    assert github_env.read_text() == "DOCKER_HOST=ssh://deploy@staging.example.com\n"
+
+
+GATE = {
+    "f1": 0.98611,
+    "f1_average": "binary",
+    "min_f1": 0.999,
+    "parity_max_diff": 1.2e-07,
+    "runtime": "onnx",
+    "passed": False,
+    "failures": ["F1 0.9861 is not above the threshold 0.999 (ML_MIN_F1)"],
+}
+SMOKE = {
+    "requests": 200,
+    "p50_ms": 2.1,
+    "p95_ms": 3.4,
+    "max_ms": 9.0,
+    "max_latency_ms": 200.0,
+    "ui_health": "ok",
+    "passed": True,
+}
+
+
+@pytest.mark.parametrize(
+    "job, name, report, expected",
+    [
+        (
+            "gate",
+            "gate verdict to",
+            GATE,
+            [
+                "### Gate: FAILED",
+                "| 0.9861 | 0.999 | 1.2e-07 | onnx |",
+                "- F1 0.9861 is not above the threshold 0.999 (ML_MIN_F1)",
+            ],
+        ),
+        ("gate", "gate verdict to", None, ["no reports/gate.json: the gate did not run"]),
+        (
+            "staging",
+            "Latency",
+            SMOKE,
+            ["### Smoke: passed", "| 200 | 2.1 | 3.4 | 9.0 | 200.0 | ok |"],
+        ),
+        ("staging", "Latency", None, ["no reports/smoke.json: the smoke test did not finish"]),
+    ],
+    ids=["gate-failed", "gate-missing", "smoke-passed", "smoke-missing"],
+)
+def test_job_summary_shows_the_figures(default_project, tmp_path, job, name, report, expected):
+    summary = tmp_path / "summary.md"
+    if report:
+        (tmp_path / "reports").mkdir()
+        file = "gate.json" if job == "gate" else "smoke.json"
+        (tmp_path / "reports" / file).write_text(json.dumps(report))
+    python_bin = PROJECT_VENV / "bin"  # `python`, as setup-python provides it
+    run_script(
+        step(default_project, job, name)["run"],
+        tmp_path,
+        {"GITHUB_STEP_SUMMARY": str(summary)},
+        python_bin,
+    )
+    lines = summary.read_text().splitlines()
+    for line in expected:
+        assert line in lines
+
+
 # --- the checkers, and one deliberately broken copy each ---------------------------------------
 
 
