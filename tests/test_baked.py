@@ -34,6 +34,11 @@ def test_lint_is_clean(bake_session, dataset, model, runtime):
     assert "would reformat" not in result.stderr
 
 
+def test_lint_is_clean_with_quotes_backslashes_and_accents_in_the_answers(bake):
+    name = 'O\'Brien "Quoted" Ünïcode \\ ML'
+    make(bake(project_name=name, project_slug="odd_names", author_name=name, description=name), "lint")
+
+
 @every_combination
 def test_train_then_gate_passes_on_the_defaults(bake_session, dataset, model, runtime):
     project = bake_session(dataset=dataset, model=model, serving_runtime=runtime)

@@ -11,7 +11,7 @@ Dataset = Literal["breast_cancer", "wine"]
 Model = Literal["logistic_regression", "random_forest"]
 Runtime = Literal["onnx", "sklearn"]
 
-PROJECT_NAME = {{ cookiecutter.project_name | tojson }}  # noqa: E501 (as you typed it)
+PROJECT_NAME = {{ cookiecutter.project_name | tojson | replace('\\"', '\\u0022') }}  # noqa: E501
 
 # Files written by `make train` inside `model_dir` and read by the gate and the API.
 CONTRACT_FILE = "contract.json"
