@@ -460,7 +460,10 @@ def test_zizmor_catches_template_injection(default_project, tmp_path):
     assert "template-injection" in result.stdout
 
 
-# --- act: the first four jobs, executed on this host ------------------------------------------
+# --- act: the workflow executed on this host ------------------------------------------------
+
+PREVIOUS_COMMIT = "4b825dc642cb6eb9a060e54bf8d69288fbee4904"
+FAKE_TOKEN = "act-stand-in-token-5e1f"
 
 
 def act_command(artifacts: Path, event: Path, *extra: str) -> list:
@@ -478,16 +481,20 @@ def act_command(artifacts: Path, event: Path, *extra: str) -> list:
 
 
 def run_acts(project: Path, runs: dict, workdir: Path, timeout: float = 1200) -> dict:
-    """Start every act run at once (they share nothing); name -> (exit code, output, seconds)."""
+    """Start every act run at once (they share nothing); name -> (exit code, output, seconds).
+
+    runs: name -> (command, extra PATH folders).
+    """
     procs = {}
-    for name, command in runs.items():
+    for name, (command, path_first) in runs.items():
         folder = workdir / f"act-{name}"
         folder.mkdir()
+        # The prebuilt venv on PATH: `python` is what the setup-python stand-in checks, and
+        # nothing gets pip-installed into the system Python.
+        path = [*map(str, path_first), str(PROJECT_VENV / "bin"), os.environ["PATH"]]
         env = {
             **os.environ,
-            # The prebuilt venv first on PATH: `python` is what the setup-python stand-in checks,
-            # and nothing gets pip-installed into the system Python.
-            "PATH": f"{PROJECT_VENV / 'bin'}{os.pathsep}{os.environ['PATH']}",
+            "PATH": os.pathsep.join(path),
             # act's work-tree copies and action clones go here, not into ~/.cache/act.
             "XDG_CACHE_HOME": str(folder / "cache"),
         }
@@ -509,72 +516,103 @@ def run_acts(project: Path, runs: dict, workdir: Path, timeout: float = 1200) ->
 
 
 def job_results(output: str) -> dict:
-    """job display name prefix (lint, test, ...) -> 'succeeded' | 'failed'."""
+    """job id prefix of each finished job (lint, test, ..., images) -> 'succeeded' | 'failed'."""
     found = re.findall(r"^\[CI/(\w+)[^\]]*\]\s+🏁\s+Job (succeeded|failed)", output, re.M)
     return dict(found)
 
 
-@pytest.mark.ci_run
-def test_act_runs_lint_test_train_gate_green_and_red_at_f1_0_999(bake, tmp_path):
-    """act runs the generated workflow's lint → test → train → gate jobs on this host.
+def push_event(path: Path, ref: str) -> Path:
+    event = {"ref": ref, "before": PREVIOUS_COMMIT, "repository": {"default_branch": "main"}}
+    path.write_text(json.dumps(event))
+    return path
 
-    Offline, every remote action is replaced by a local composite action (tests/act_stand_ins/):
-    actions/setup-python checks that `python` on PATH (the prebuilt venv) is the version the
-    workflow asks for, since nothing can be downloaded; actions/upload-artifact and
-    download-artifact copy through a shared folder, so the model and the MLflow store really move
-    from the train job to the gate job (act gives each job its own copy of the work tree);
-    mikepenz/action-junit-report checks that reports/junit.xml exists and parses, as publishing a
-    check run needs the GitHub API. actions/checkout is skipped by act itself (it copies the tree).
-    The push event is on a feature branch, so the images, staging and production jobs are skipped
-    by their default-branch condition; the run proves that too.
+
+@pytest.mark.ci_run
+def test_act_runs_the_workflow_green_red_at_f1_0_999_and_deploys_only_from_main(bake, tmp_path):
+    """act runs the generated workflow on this host: three runs at once, on one baked project.
+
+    - feature branch: lint → test → train → gate pass, and images, staging and production are
+      skipped by their default-branch condition;
+    - main with ML_MIN_F1=0.999: the gate fails, so nothing is built or deployed;
+    - main, up to the images job (`-j images`): the images job runs, logs in and calls
+      `make images` / `make push` for ghcr.io/<owner>/<repo in lowercase>, tagged with the commit,
+      with the previous commit's and the production images as layer cache.
+
+    Offline, every remote action is a local composite action (tests/act_stand_ins/, mapped with
+    --local-repository to its pinned SHA): actions/setup-python only checks that `python` on PATH
+    (the prebuilt venv) is the version the workflow asks for, as nothing can be downloaded;
+    actions/upload-artifact and download-artifact copy through a shared folder, so the model and
+    the MLflow store really move from the train job to the gate and images jobs (act gives each
+    job its own copy of the work tree); mikepenz/action-junit-report checks that reports/junit.xml
+    exists and parses, as publishing a check run needs the GitHub API; docker/login-action checks
+    that a registry, user and password are given, as there is no registry here; and `docker`
+    itself is a recording stand-in on PATH (no daemon for act; real builds are the docker tier's).
+    actions/checkout is skipped by act itself (it copies the work tree).
     """
     project = bake()
     for command in (
         "git init -q -b main",
         "git add -A",
         "git -c user.name=ci -c user.email=ci@example.com commit -q -m baked",
+        "git remote add origin https://github.com/Jane-Doe/My-Repo.git",
     ):
         run(command, cwd=project)
-    event = tmp_path / "event.json"
-    event.write_text(
-        json.dumps(
-            {
-                "ref": "refs/heads/feature/act",
-                "repository": {"default_branch": "main", "full_name": "owner/repo"},
-            }
-        )
-    )
-
-    # Both runs at once: on two cores this costs about the time of one.
+    commit = run("git rev-parse HEAD", cwd=project).stdout.strip()
+    feature = push_event(tmp_path / "feature.json", "refs/heads/feature/act")
+    main = push_event(tmp_path / "main.json", "refs/heads/main")
+    docker_log = tmp_path / "docker.log"
+    login = f"docker/login-action@{PINS['docker/login-action'][0]}={STAND_INS / 'login-action'}"
+    images = [
+        "-j", "images", f"--local-repository={login}", "-s", f"GITHUB_TOKEN={FAKE_TOKEN}",
+        "--env", f"ACT_STAND_IN_DOCKER_LOG={docker_log}",
+    ]  # fmt: skip
+    red = ["--env", "ML_MIN_F1=0.999"]
     results = run_acts(
         project,
         {
-            "green": act_command(tmp_path / "artifacts-green", event),
-            "red": act_command(tmp_path / "artifacts-red", event, "--env", "ML_MIN_F1=0.999"),
+            "feature": (act_command(tmp_path / "artifacts-feature", feature), []),
+            "main-red": (act_command(tmp_path / "artifacts-red", main, *red), []),
+            "main-images": (
+                act_command(tmp_path / "artifacts-images", main, *images),
+                [STAND_INS / "bin"],
+            ),
         },
         tmp_path,
     )
+    timings = {name: round(seconds, 1) for name, (_, _, seconds) in results.items()}
+    print(f"\nact runs (concurrent), seconds: {timings}")
+    four = ["lint", "test", "train", "gate"]
 
-    code, output, green_seconds = results["green"]
+    code, output, _ = results["feature"]
     assert code == 0, output[-6000:]
-    assert job_results(output) == dict.fromkeys(["lint", "test", "train", "gate"], "succeeded")
+    assert job_results(output) == dict.fromkeys(four, "succeeded")
     assert re.search(r"download-artifact stand-in: model: \d+ files", output)
-    stored = tmp_path / "artifacts-green" / "model"
+    stored = tmp_path / "artifacts-feature" / "model"
     assert (stored / "model" / "metrics.json").is_file() and (stored / "mlflow.db").is_file()
     assert "gate: passed" in output and "### Gate: passed" in output
-    assert "### Coverage" in output
+    assert "### Coverage" in output and "### pytest (JUnit)" in output
     for job in ["images", "staging", "production"]:
         assert f"[CI/{job}" not in output, f"{job} ran on a feature branch"
 
-    code, output, red_seconds = results["red"]
+    code, output, _ = results["main-red"]
     assert code != 0
-    assert job_results(output) == {
-        "lint": "succeeded",
-        "test": "succeeded",
-        "train": "succeeded",
-        "gate": "failed",
-    }, output[-6000:]
+    verdicts = {**dict.fromkeys(four[:3], "succeeded"), "gate": "failed"}
+    assert job_results(output) == verdicts, output[-6000:]
     assert "gate: FAILED: F1" in output and "### Gate: FAILED" in output
-    print(
-        f"\nact timings (concurrent): green {green_seconds:.1f} s, red at 0.999 {red_seconds:.1f} s"
-    )
+
+    code, output, _ = results["main-images"]
+    assert code == 0, output[-6000:]
+    assert job_results(output) == dict.fromkeys([*four, "images"], "succeeded")
+    assert FAKE_TOKEN not in output
+    registry = "ghcr.io/jane-doe/my-repo"
+    calls = docker_log.read_text().splitlines()
+    builds = [c for c in calls if c.startswith("docker build ")]
+    pushes = [c for c in calls if c.startswith("docker push ")]
+    for image, build in zip(["api", "ui", "mlflow"], builds, strict=True):
+        assert f"--target {image} -t {registry}/{image}:{commit} ." in build
+        for cached in ["api", "ui", "mlflow"]:
+            for tag in [PREVIOUS_COMMIT, "production"]:
+                assert f"--cache-from {registry}/{cached}:{tag}" in build
+    assert pushes == [
+        f"docker push --quiet {registry}/{i}:{commit}" for i in ("api", "ui", "mlflow")
+    ]
