@@ -7,9 +7,9 @@ non-root user and have a HEALTHCHECK; compose publishes on 127.0.0.1 and takes i
 
 `docker` tier (root, a real engine): starts its own dockerd, builds a STAND-IN for the Dockerfile's
 base image `python:3.11-slim` from Debian bookworm packages with debootstrap, because the real image
-cannot be pulled here (no container registry is reachable from this machine; bookworm's Python is
-3.11.2, so `FROM python:3.11-slim` builds unchanged, but sizes read ~60 MB high). It then trains in a
-baked project, builds the api, ui and mlflow images with the generated Dockerfile unchanged
+cannot be pulled here (no container registry is reachable from this machine; bookworm's Python
+is 3.11.2, so `FROM python:3.11-slim` builds unchanged, but sizes read ~60 MB high). It then trains
+in a baked project, builds the api, ui and mlflow images with the generated Dockerfile unchanged
 (`make images`), brings the staging stack up with `make staging-up` (`docker compose up --wait`),
 runs the generated smoke against the published loopback ports, checks non-root users and healthy
 HEALTHCHECKs, and tears it down; and it proves that an api image without a model never turns
@@ -29,7 +29,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import IN_CI, PROJECT_VENV, TEMPLATE, make, require_tool, run
+from conftest import IN_CI, TEMPLATE, make, require_tool, run
 
 sys.path.insert(0, str(Path(__file__).parent / "docker"))
 from docker_engine import COMPOSE_BINARY, DOCKER_CLI, Engine, EngineError  # noqa: E402
@@ -127,8 +127,12 @@ def test_compose_config_is_valid(bake_session):
 
 
 def test_compose_config_catches_an_undefined_dependency(bake_session, tmp_path):
-    broken = broken_copy(bake_session(), tmp_path, "docker-compose.yml", "      api:\n", "      apii:\n")
-    result = run([compose_binary(), "-f", "docker-compose.yml", "config", "-q"], broken, check=False)
+    broken = broken_copy(
+        bake_session(), tmp_path, "docker-compose.yml", "      api:\n", "      apii:\n"
+    )
+    result = run(
+        [compose_binary(), "-f", "docker-compose.yml", "config", "-q"], broken, check=False
+    )
     assert result.returncode != 0 and "apii" in result.stderr
 
 
@@ -141,7 +145,9 @@ def test_compose_publishes_on_loopback_and_takes_images_from_the_environment(bak
         "ui": "my-ml-service-ui:latest",
         "mlflow": "my-ml-service-mlflow:latest",
     }
-    ports = {name: [(p["host_ip"], p["published"]) for p in s["ports"]] for name, s in services.items()}
+    ports = {
+        name: [(p["host_ip"], p["published"]) for p in s["ports"]] for name, s in services.items()
+    }
     assert ports == {
         "api": [("127.0.0.1", "8000")],
         "ui": [("127.0.0.1", "8501")],
@@ -256,14 +262,33 @@ def staging(engine, cookies_session):
         target: round(engine.inspect(f"{IMAGE_PREFIX}{target}:{TAG}")[0]["Size"] / 1e6)
         for target in ("api", "ui", "mlflow")
     }
+    rebuild_s = round(time.monotonic() - started, 1)
+    # A developer's warm build: one line of api.py and ui.py changed (in a copy: the images under
+    # test stay those of the baked project); only the code and model layers are rebuilt.
+    edited = project.parent / "edited"
+    shutil.copytree(project, edited)
+    for module in ("api.py", "ui.py"):
+        with open(edited / "my_ml_service" / module, "a") as source:
+            source.write("# edited\n")
+    started = time.monotonic()
+    make(edited, "images", f"DOCKER={DOCKER_CLI}", f"IMAGE_TAG={TAG}-edited", env=engine.env)
+    edit_s = round(time.monotonic() - started, 1)
+    refs = [f"{IMAGE_PREFIX}{target}:{TAG}{suffix}" for target in ("api", "ui", "mlflow")
+            for suffix in ("", "-edited")]  # fmt: skip
+    ids = [image["Id"] for image in engine.inspect(*refs)]
+    assert ids[0] != ids[1] and ids[2] != ids[3] and ids[4] == ids[5]  # api, ui rebuilt; mlflow not
+    engine.docker("image", "rm", *refs[1::2])
+    shutil.rmtree(edited)
     record(
         build_cache="cold (empty cache)" if cold else "warm (cache from an earlier run)",
         build_all_images_s=build_s,
-        rebuild_unchanged_s=round(time.monotonic() - started, 1),
+        rebuild_unchanged_s=rebuild_s,
+        rebuild_after_code_change_s=edit_s,
         image_sizes_mb=sizes,
         base_image_size_mb=round(engine.inspect("python:3.11-slim")[0]["Size"] / 1e6),
     )
     yield project, engine
+    engine.docker("image", "prune", "--force")  # the previous run's images, now untagged
     record(tier_total_s=round(time.monotonic() - tier_started, 1))
 
 
@@ -300,7 +325,9 @@ def test_staging_stack_turns_healthy_runs_as_non_root_and_passes_the_smoke(stagi
             uid = engine.docker("exec", container["Id"], "id", "-u").stdout.strip()
             assert uid == "10001", service
         published = {
-            service: [(b["HostIp"], int(b["HostPort"])) for b in c["NetworkSettings"]["Ports"][port]]
+            service: [
+                (b["HostIp"], int(b["HostPort"])) for b in c["NetworkSettings"]["Ports"][port]
+            ]
             for (service, c), port in zip(
                 sorted(containers.items()), ["8000/tcp", "5000/tcp", "8501/tcp"]
             )
@@ -312,7 +339,9 @@ def test_staging_stack_turns_healthy_runs_as_non_root_and_passes_the_smoke(stagi
         }
 
         # The UI container reaches the API by its service name, as ML_API_URL says.
-        probe = "import urllib.request as u; print(u.urlopen('http://api:8000/ready').read().decode())"
+        probe = (
+            "import urllib.request as u; print(u.urlopen('http://api:8000/ready').read().decode())"
+        )
         ready = engine.docker("exec", containers["ui"]["Id"], "python", "-c", probe).stdout
         assert json.loads(ready)["status"] == "ready"
         mlflow_url = f"http://127.0.0.1:{ports['MLFLOW_PORT']}/health"

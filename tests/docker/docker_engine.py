@@ -91,7 +91,8 @@ class Engine:
         )
         if check and result.returncode != 0:
             raise AssertionError(
-                f"docker {' '.join(args)} exited {result.returncode}\n{result.stdout}\n{result.stderr}"
+                f"docker {' '.join(args)} exited {result.returncode}\n"
+                f"{result.stdout}\n{result.stderr}"
             )
         return result
 
