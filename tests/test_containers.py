@@ -344,8 +344,18 @@ def test_staging_stack_turns_healthy_runs_as_non_root_and_passes_the_smoke(stagi
         )
         ready = engine.docker("exec", containers["ui"]["Id"], "python", "-c", probe).stdout
         assert json.loads(ready)["status"] == "ready"
-        mlflow_url = f"http://127.0.0.1:{ports['MLFLOW_PORT']}/health"
-        assert urllib.request.urlopen(mlflow_url, timeout=5).read() == b"OK"
+        mlflow_url = f"http://127.0.0.1:{ports['MLFLOW_PORT']}"
+        assert urllib.request.urlopen(f"{mlflow_url}/health", timeout=5).read() == b"OK"
+        # The tracking server takes a run and proxies its artifact onto its volume (uid 10001).
+        log_run = (
+            f"import mlflow; mlflow.set_tracking_uri({mlflow_url!r})\n"
+            "with mlflow.start_run() as r:\n"
+            "    mlflow.log_metric('f1', 1.0); mlflow.log_text('ok', 'probe.txt')\n"
+            "print(r.info.experiment_id, r.info.run_id)"
+        )
+        logged = run([sys.executable, "-c", log_run], cwd=project).stdout.split()
+        artifact = f"/mlflow/mlartifacts/{logged[-2]}/{logged[-1]}/artifacts/probe.txt"
+        engine.docker("exec", containers["mlflow"]["Id"], "test", "-s", artifact)
 
         # Only what the api runs is in its image: the code it imports, its requirements, model/.
         listing = "import os; print(sorted(os.listdir('.')), sorted(os.listdir('model')))"
