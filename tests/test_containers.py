@@ -420,3 +420,57 @@ def test_an_api_image_without_a_model_never_turns_healthy_and_staging_up_says_wh
         down = make(project, "staging-down", *args, env=env, check=False)
         engine.docker("image", "rm", f"{no_model}:{TAG}", check=False)
     assert down.returncode == 0, down.stdout + down.stderr
+
+
+@pytest.mark.docker
+@pytest.mark.timeout(900)
+def test_an_api_image_with_the_sklearn_runtime_turns_healthy_and_predicts(staging, tmp_path):
+    _, engine = staging
+    result = cookies_bake(tmp_path, serving_runtime="sklearn", model="random_forest")
+    make(result, "train")
+    image = f"{IMAGE_PREFIX}api:{TAG}-sklearn"
+    started = time.monotonic()
+    engine.docker("build", "--target", "api", "-t", image, ".", cwd=result)
+    build_s = round(time.monotonic() - started, 1)
+    port = free_port()
+    container = engine.docker(
+        "run", "-d", "--user", "10001:10001", "--health-interval", "1s",
+        "-p", f"127.0.0.1:{port}:8000", image,
+    ).stdout.strip()  # fmt: skip
+    try:
+        deadline = time.monotonic() + 90
+        while (state := engine.inspect(container)[0]["State"])["Health"]["Status"] != "healthy":
+            assert state["Running"] and time.monotonic() < deadline, engine.docker(
+                "logs", container, check=False
+            ).stderr
+            time.sleep(1)
+        url = f"http://127.0.0.1:{port}"
+        contract = json.load(urllib.request.urlopen(f"{url}/model", timeout=5))
+        body = {"rows": [{f["name"]: f["default"] for f in contract["features"]}]}
+        request = urllib.request.Request(
+            f"{url}/predict", json.dumps(body).encode(), {"Content-Type": "application/json"}
+        )
+        prediction = json.load(urllib.request.urlopen(request, timeout=5))
+        assert prediction["predictions"][0]["label"] in contract["classes"]
+        assert contract["runtime"] == "sklearn"
+        listing = "import os; print(sorted(os.listdir('model')))"
+        files = engine.docker("exec", container, "python", "-c", listing).stdout.strip()
+        assert files == "['contract.json', 'metrics.json', 'model.joblib']"
+        record(
+            sklearn_api_image={
+                "build_s": build_s,
+                "size_mb": round(engine.inspect(image)[0]["Size"] / 1e6),
+            }
+        )
+    finally:
+        engine.docker("rm", "-f", container, check=False)
+        engine.docker("image", "rm", image, check=False)
+
+
+def cookies_bake(tmp_path: Path, **answers) -> Path:
+    """A bake of its own (the docker tier trains in it), with these answers."""
+    from cookiecutter.main import cookiecutter
+
+    return Path(
+        cookiecutter(str(TEMPLATE), no_input=True, output_dir=tmp_path, extra_context=answers)
+    )
