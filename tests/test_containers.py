@@ -228,10 +228,12 @@ def engine():
         skip_or_fail(f"{DOCKER_CLI} (Debian's docker.io CLI) is missing: `make tools` installs it")
     compose_binary()
     started = time.monotonic()
+    engine = Engine()
     try:
-        engine = Engine().start()
-    except EngineError as exc:
-        skip_or_fail(str(exc))
+        engine.start()
+    except (EngineError, OSError) as exc:
+        engine.stop()
+        skip_or_fail(f"dockerd cannot start: {exc}")
     record(dockerd_start_s=round(time.monotonic() - started, 1))
     try:
         yield engine
