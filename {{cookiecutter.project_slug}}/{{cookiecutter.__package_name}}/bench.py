@@ -219,7 +219,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--requests", type=int, default=2000, help="timed single-row requests")
     parser.add_argument("--warmup", type=int, default=200)
     parser.add_argument("--load-requests", type=int, default=2000, help="requests per load level")
-    parser.add_argument("--rounds", type=int, default=2, help="interleaved rounds per server")
+    parser.add_argument("--rounds", type=int, default=3, help="interleaved rounds per server")
     parser.add_argument("--api-only", action="store_true", help="skip mlflow models serve")
     args = parser.parse_args(argv)
 
