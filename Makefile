@@ -46,6 +46,9 @@ $(VENV)/.tools: Makefile | $(VENV)/.installed
 	@if [ -n "$(strip $(NPM_PACKAGES))" ]; then npm install --silent --no-audit --no-fund --prefix $(NODE_PREFIX) $(NPM_PACKAGES); fi
 	touch $@
 
+# Two workers for two cores; the docker tests share one worker (see tests/conftest.py).
+PYTEST_ARGS ?= -n 2 --dist loadgroup
+
 test: install tools ## run the template's whole test suite (fast, baked, slow, ci_run, docker tiers)
 	$(PY) -m pytest $(PYTEST_ARGS)
 

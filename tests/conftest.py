@@ -81,3 +81,10 @@ def bake_session(cookies_session):
         return cache[key]
 
     return bake
+
+
+def pytest_collection_modifyitems(items):
+    """Docker tests each start a dockerd, and two engines share one bridge: run them one by one."""
+    for item in items:
+        if item.get_closest_marker("docker"):
+            item.add_marker(pytest.mark.xdist_group("docker"))
