@@ -7,6 +7,7 @@ provider and returns its jobs in dependency order; `parity_problems` compares pr
 import copy
 import itertools
 import re
+import shlex
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -25,6 +26,14 @@ DEPLOY = ["images", "push", "staging-up", "smoke", "promote"]
 PRODUCTION = ["promote"]
 # Gate thresholds come from the project's settings.py; no provider may override them.
 THRESHOLD_VARIABLES = ("ML_MIN_F1", "ML_MAX_LATENCY_MS")
+# `make images CACHE_TAGS=...`: each provider's previous commit (pushed by the last images job) and
+# the production release (the Makefile's PRODUCTION_TAG) are the layer cache of the next build.
+PREVIOUS_COMMIT = {
+    "github": "${{ github.event.before }}",
+    "gitlab": "$CI_COMMIT_BEFORE_SHA",
+    "circleci": "<< pipeline.git.base_revision >>",
+}
+CACHE_TAGS = ["production"]
 
 GITLAB_GLOBAL_KEYS = {
     "default",
@@ -113,18 +122,46 @@ def load(project: Path, provider: str) -> dict:
     return yaml.safe_load((Path(project) / PATHS[provider]).read_text())
 
 
-def make_targets(script: str) -> list:
-    """Make targets called by a shell script, in order (options and VAR=value left out)."""
-    targets = []
+def make_calls(script: str) -> list:
+    """(targets, {VAR: value}) of each `make` call of a shell script, in order (options left out).
+
+    Words are split as the shell does, so `CACHE_TAGS="$A production"` is one assignment."""
+    calls = []
     for line in script.splitlines():
         if line.strip().startswith("#"):
             continue
         for match in MAKE_CALL.finditer(line):
-            for token in match.group(1).split():
-                if token.startswith(("-", "$", "#", ">", "2>")) or "=" in token:
+            try:
+                words = shlex.split(match.group(1), comments=True)
+            except ValueError:  # an unbalanced quote: fall back to plain words
+                words = [w.strip("'\"") for w in match.group(1).split()]
+            targets, variables = [], {}
+            for word in words:
+                if word.startswith(("-", ">", "2>")):
                     continue
-                targets.append(token.strip("'\""))
-    return targets
+                if re.match(r"^\w+=", word):
+                    name, value = word.split("=", 1)
+                    variables[name] = value
+                elif not word.startswith("$"):
+                    targets.append(word)
+            calls.append((targets, variables))
+    return calls
+
+
+def make_targets(script: str) -> list:
+    """Make targets called by a shell script, in order (options and VAR=value left out)."""
+    return [target for targets, _ in make_calls(script) for target in targets]
+
+
+def cache_tags(job: "Job", target: str = "images") -> list | None:
+    """The CACHE_TAGS words the job passes to `make images`, each `$VAR` resolved through the
+    job's env (as the CI file sets it); None when the job does not call the target."""
+    for script in job.scripts:
+        for targets, variables in make_calls(script):
+            if target in targets:
+                words = variables.get("CACHE_TAGS", "").split()
+                return [job.env.get(w[1:].strip("{}"), w) if w[:1] == "$" else w for w in words]
+    return None
 
 
 def makefile_rules(makefile: Path) -> dict:
@@ -405,6 +442,12 @@ def problems(provider: str, jobs: list, rules: dict) -> list:
             for line in script.splitlines():
                 if make_targets(line) and re.search(r"\|\|\s*(true|:|exit 0)\b", line):
                     found.append(f"{provider}: job {job.name!r} ignores a failure: {line.strip()}")
+        tags = cache_tags(job)
+        if tags is not None and tags != [PREVIOUS_COMMIT[provider], *CACHE_TAGS]:
+            found.append(
+                f"{provider}: job {job.name!r} builds the images without the layer cache of the "
+                f"previous commit and production (CACHE_TAGS resolves to {tags})"
+            )
         for variable in THRESHOLD_VARIABLES:
             assigned = re.compile(rf"\b{variable}=")
             if variable in job.env or any(assigned.search(s) for s in job.scripts):

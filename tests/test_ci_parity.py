@@ -1,11 +1,13 @@
 """Parity: GitHub Actions, GitLab CI and CircleCI run the same Makefile targets in the same order,
-with the same gates, deploy jobs on the default branch only and production behind an approval.
+with the same gates, deploy jobs on the default branch only and production behind an approval, and
+the images built with the previous commit's and production's layers as cache.
 
 The configs are parsed (tests/ci_configs.py), never run here; the gitlab-ci-local and act tiers
 execute them. Every rule is also shown to fail on a mutated copy of one provider's parsed config.
 """
 
 import copy
+import re
 
 import pytest
 
@@ -142,6 +144,26 @@ def gate_threshold_lowered(provider, config):
         config["jobs"]["gate"]["environment"] = {"ML_MIN_F1": "0.5"}
 
 
+def _replace_in_strings(node, old, new):
+    """Replace text in every string of a parsed config (lists and mappings walked), in place."""
+    items = node.items() if isinstance(node, dict) else enumerate(node)
+    for key, value in list(items):
+        if isinstance(value, str):
+            node[key] = re.sub(old, new, value)
+        elif isinstance(value, (dict, list)):
+            _replace_in_strings(value, old, new)
+
+
+def images_without_layer_cache(provider, config):
+    """Build the images from scratch: `make images` without CACHE_TAGS."""
+    _replace_in_strings(config, r"make images CACHE_TAGS=\S+ \S+", "make images")
+
+
+def images_cache_only_production(provider, config):
+    """Reuse only the production release's layers, not the previous commit's."""
+    _replace_in_strings(config, r'CACHE_TAGS="\S+ production"', 'CACHE_TAGS="production"')
+
+
 def _circleci_entry(config, name):
     return next(
         e[name]
@@ -158,6 +180,8 @@ MUTATIONS = {
     "production-no-approval": (production_without_approval, "without an approval"),
     "gate-may-fail": (gate_may_fail, "gate"),
     "gate-threshold": (gate_threshold_lowered, "overrides the gate threshold ML_MIN_F1"),
+    "images-no-cache": (images_without_layer_cache, "without the layer cache"),
+    "images-cache-production-only": (images_cache_only_production, "resolves to ['production']"),
 }
 
 

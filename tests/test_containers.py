@@ -20,6 +20,7 @@ warm; delete that folder for a cold run. Figures are printed and written to buil
 
 import json
 import os
+import re
 import shutil
 import socket
 import sys
@@ -193,6 +194,54 @@ def test_make_images_names_the_images_after_the_registry(bake_session):
     for target in ("api", "ui", "mlflow"):
         assert f"--target {target}" in result.stdout
         assert f"-t ghcr.io/o/r/{target}:abc" in result.stdout.replace("\\\n\t\t", "")
+
+
+def dry_builds(project: Path, *variables: str) -> list:
+    """The three `docker build` lines `make -n images` would run, continuation lines joined."""
+    result = make(project, "-n", "images", *variables)
+    lines = re.sub(r"\s*\\\n\s*", " ", result.stdout).splitlines()
+    builds = [line for line in lines if " build " in line]
+    assert len(builds) == 3, result.stdout
+    return builds
+
+
+def test_make_images_reuses_the_layers_of_each_cache_tag_and_drops_empty_and_zero_ones(
+    bake_session, tmp_path
+):
+    project = tmp_path / "project"
+    shutil.copytree(bake_session(), project)
+    (project / "model").mkdir(exist_ok=True)
+    (project / "model" / "contract.json").write_text("{}")
+    registry = "REGISTRY=ghcr.io/o/r"
+    refs = {
+        f"--cache-from ghcr.io/o/r/{i}:{t}"
+        for i in ("api", "ui", "mlflow")
+        for t in ("abc123", "production")
+    }
+    for tags in ["abc123 production", f"{'0' * 40} abc123  production ", " abc123 production"]:
+        for target, build in zip(
+            ("api", "ui", "mlflow"), dry_builds(project, registry, f"CACHE_TAGS={tags}")
+        ):
+            assert f"--target {target} -t ghcr.io/o/r/{target}:latest" in build
+            assert "--build-arg BUILDKIT_INLINE_CACHE=1" in build
+            assert set(re.findall(r"--cache-from \S+", build)) == refs, tags
+    # no usable tag (none, empty, or only the all-zero SHA of a first push): no cache flag at all
+    for tags in [None, "", " ", "0" * 40]:
+        variables = [registry] + ([] if tags is None else [f"CACHE_TAGS={tags}"])
+        for build in dry_builds(project, *variables):
+            assert "cache" not in build.lower(), build
+    # DOCKER_BUILD_FLAGS stays overridable: given, it replaces the derived flags
+    for build in dry_builds(project, registry, "CACHE_TAGS=abc123", "DOCKER_BUILD_FLAGS=--pull"):
+        assert "--pull" in build and "--cache-from" not in build
+
+
+def test_staging_up_never_builds_when_it_runs_pushed_images(bake_session):
+    def up_line(*variables):
+        result = make(bake_session(), "-n", "staging-up", *variables)
+        return next(line for line in result.stdout.splitlines() if " compose up " in line)
+
+    assert "--no-build" in up_line("REGISTRY=ghcr.io/o/r")
+    assert "--no-build" not in up_line()
 
 
 # ---- docker tier ----------------------------------------------------------------------------

@@ -274,18 +274,24 @@ def test_images_reuse_the_layers_of_the_previous_commit_and_of_production(
     fake_bin = recording(tmp_path, "make")
     script = step(default_project, "images", "Build the api")["run"]
     run_script(script, tmp_path, {"REGISTRY": "ghcr.io/o/r", "PREVIOUS_SHA": previous}, fake_bin)
-    target, flags = (tmp_path / "make.args").read_text().splitlines()
-    assert target == "images"
-    expected = " ".join(
+    args = (tmp_path / "make.args").read_text().splitlines()
+    assert args == ["images", f"CACHE_TAGS={previous} production"]
+    # What the Makefile builds with them (REGISTRY comes from $GITHUB_ENV, i.e. the environment):
+    # every build may reuse the layers of all three images at each tag kept.
+    dry = run(
+        ["make", "-n", *args, "IMAGE_TAG=t"], cwd=default_project, env={"REGISTRY": "ghcr.io/o/r"}
+    )
+    lines = re.sub(r"\s*\\\n\s*", " ", dry.stdout).splitlines()  # continuation lines joined
+    builds = [line for line in lines if " build " in line]
+    expected = {
         f"--cache-from ghcr.io/o/r/{image}:{tag}"
         for image in ["api", "ui", "mlflow"]
         for tag in cached_tags
-    )
-    assert flags == f"DOCKER_BUILD_FLAGS=--build-arg BUILDKIT_INLINE_CACHE=1 {expected}"
-    # the cache refs are the very images `make images` builds
-    dry = run(["make", "-n", "images", "REGISTRY=ghcr.io/o/r", "IMAGE_TAG=t"], cwd=default_project)
-    for image in ["api", "ui", "mlflow"]:
-        assert f"-t ghcr.io/o/r/{image}:t" in dry.stdout
+    }
+    for image, build in zip(["api", "ui", "mlflow"], builds, strict=True):
+        assert f"-t ghcr.io/o/r/{image}:t" in build  # the cache refs are the images built
+        assert "--build-arg BUILDKIT_INLINE_CACHE=1" in build
+        assert set(re.findall(r"--cache-from \S+", build)) == expected
 
 
 def test_remote_staging_step_keeps_the_key_in_a_file_and_tunnels_the_ports(
