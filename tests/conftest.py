@@ -83,6 +83,7 @@ def bake_session(cookies_session):
     return bake
 
 
+@pytest.hookimpl(tryfirst=True)  # before xdist reads the groups in its own hook of this name
 def pytest_collection_modifyitems(items):
     """Docker tests each start a dockerd, and two engines share one bridge: run them one by one."""
     for item in items:
