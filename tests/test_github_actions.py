@@ -3,6 +3,7 @@
 import json
 import os
 import re
+import shutil
 import subprocess
 import time
 from pathlib import Path
@@ -40,9 +41,9 @@ PIPELINE = {
     "lint": ["lint"],
     "test": ["test"],
     "train": ["train"],
-    "gate": ["gate"],
+    "gate": ["gate", "report"],
     "images": ["images", "push"],
-    "staging": ["staging-up", "smoke-deps", "smoke", "staging-down"],
+    "staging": ["staging-up", "smoke-deps", "smoke", "report", "staging-down"],
     "promote": ["promote"],
 }
 DEPLOY_JOBS = ["images", "staging", "promote"]
@@ -207,8 +208,8 @@ def test_report_steps_run_unless_cancelled_and_summaries_are_written(project):
     text = (project / WORKFLOW).read_text()
     for job, needle in [
         ("test", "coverage report --format=markdown"),
-        ("gate", "reports/gate.json"),
-        ("staging", "reports/smoke.json"),
+        ("gate", "make report REPORT=gate"),
+        ("staging", "make report REPORT=smoke"),
     ]:
         reporting = [s for s in jobs[job]["steps"] if needle in s.get("run", "")]
         assert reporting and reporting[0]["if"] == "${{ !cancelled() }}", job
@@ -373,14 +374,17 @@ SMOKE = {
 )
 def test_job_summary_shows_the_figures(default_project, tmp_path, job, name, report, expected):
     summary = tmp_path / "summary.md"
+    project = tmp_path / "project"  # `make report` runs in the checked-out project
+    shutil.copytree(default_project, project)
+    shutil.rmtree(project / "reports", ignore_errors=True)
     if report:
-        (tmp_path / "reports").mkdir()
+        (project / "reports").mkdir()
         file = "gate.json" if job == "gate" else "smoke.json"
-        (tmp_path / "reports" / file).write_text(json.dumps(report))
+        (project / "reports" / file).write_text(json.dumps(report))
     python_bin = PROJECT_VENV / "bin"  # `python`, as setup-python provides it
     run_script(
         step(default_project, job, name)["run"],
-        tmp_path,
+        project,
         {"GITHUB_STEP_SUMMARY": str(summary)},
         python_bin,
     )
