@@ -46,7 +46,7 @@ def test_default_bake_has_the_three_owner_files_and_the_pipeline(bake):
     project = bake()
     assert project.name == "my_ml_service"
     package = project / "my_ml_service"
-    for name in ["settings.py", "train.py", "api.py", "ui.py", "gate.py", "smoke.py"]:
+    for name in ["settings.py", "train.py", "api.py", "ui.py", "pipeline/gate.py", "pipeline/smoke.py"]:
         assert (package / name).is_file(), name
     for name in ["Makefile", "pyproject.toml", ".flake8", ".pre-commit-config.yaml", "README.md"]:
         assert (project / name).is_file(), name

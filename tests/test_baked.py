@@ -126,7 +126,7 @@ def test_bench_prints_a_side_by_side_table_with_mlflow_serve(bake_session, runti
 
 def run_bench(project, *args):
     return run(
-        [str(PROJECT_VENV / "bin" / "python"), "-m", project.name + ".bench", *args],
+        [str(PROJECT_VENV / "bin" / "python"), "-m", "benchmarks.bench", *args],
         cwd=project,
         timeout=600,
     )

@@ -43,5 +43,5 @@ def test_a_step_without_a_converter_stops_training_naming_it_and_the_sklearn_run
         export_onnx(pipeline, len(data.features), tmp_path / "model.onnx")
     message = str(stopped.value)
     assert re.search(r"cannot export step clip \(Clip\) to ONNX", message)
-    assert "ML_RUNTIME=sklearn" in message
+    assert "serving_runtime=sklearn" in message
     assert not (tmp_path / "model.onnx").exists()

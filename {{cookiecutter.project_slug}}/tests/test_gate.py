@@ -12,7 +12,8 @@ import numpy as np
 import onnx
 {%- endif %}
 
-from {{ cookiecutter.__package_name }} import gate, serving, train
+from {{ cookiecutter.__package_name }} import serving, train
+from {{ cookiecutter.__package_name }}.pipeline import gate
 from {{ cookiecutter.__package_name }}.settings import METRICS_FILE, SKLEARN_FILE, get_settings
 {%- if cookiecutter.serving_runtime == "onnx" %}
 from {{ cookiecutter.__package_name }}.settings import ONNX_FILE

@@ -2,7 +2,7 @@
 
 from mlflow import MlflowClient
 
-from {{ cookiecutter.__package_name }} import promote
+from {{ cookiecutter.__package_name }}.pipeline import promote
 from {{ cookiecutter.__package_name }}.settings import CONTRACT_FILE, get_settings
 
 

@@ -2,7 +2,7 @@
 
 import json
 
-from {{ cookiecutter.__package_name }} import report
+from {{ cookiecutter.__package_name }}.pipeline import report
 
 GATE = {
     "f1": 0.98611,

@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from {{ cookiecutter.__package_name }} import smoke
+from {{ cookiecutter.__package_name }}.pipeline import smoke
 
 FAST = ["--requests", "5", "--warmup", "1", "--wait", "1"]
 

@@ -10,7 +10,7 @@ from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel, Field, ValidationError
 
 from . import serving
-from .settings import PROJECT_NAME, get_settings
+from .settings import PROJECT_NAME, RUNTIME, get_settings
 
 # JSON numbers only: NaN and infinity are refused with a 422 that names the feature.
 Number = Annotated[float, Field(allow_inf_nan=False)]
@@ -42,7 +42,7 @@ class PredictResponse(BaseModel):
 async def lifespan(app: FastAPI):
     """Load the model once, before the first request; stop with a clear message if it is missing."""
     settings = get_settings()
-    contract, model = serving.load(settings.model_dir, settings.runtime)
+    contract, model = serving.load(settings.model_dir, RUNTIME)
     app.state.contract = contract
     app.state.model = model
     app.state.features = [feature["name"] for feature in contract["features"]]

@@ -19,6 +19,11 @@ METRICS_FILE = "metrics.json"
 SKLEARN_FILE = "model.joblib"
 ONNX_FILE = "model.onnx"
 
+# The serving runtime, chosen when the project was generated. requirements/api.txt and
+# .dockerignore were written for it, so it is fixed here rather than read from the environment:
+# to switch, generate the project again with the other `serving_runtime` answer.
+RUNTIME: Runtime = {{ cookiecutter.serving_runtime | tojson }}
+
 
 class Settings(BaseSettings):
     """Read from ML_* environment variables (and a .env file), else these defaults."""
@@ -39,7 +44,6 @@ class Settings(BaseSettings):
     experiment_name: str = {{ cookiecutter.project_slug | tojson }}
 
     # serving (developer 2)
-    runtime: Runtime = {{ cookiecutter.serving_runtime | tojson }}
     max_batch: int = Field(256, ge=1)
 
     # user interface (developer 3)

@@ -30,6 +30,7 @@ from .settings import (
     CONTRACT_FILE,
     METRICS_FILE,
     ONNX_FILE,
+    RUNTIME,
     SKLEARN_FILE,
     Dataset,
     Model,
@@ -78,8 +79,8 @@ def export_onnx(pipeline: Pipeline, n_features: int, path: Path) -> None:
         raise SystemExit(
             f"train: cannot export step {', '.join(named)} to ONNX: skl2onnx has no converter "
             f"for it ({str(exc).splitlines()[0]})\n"
-            "train: use a step skl2onnx can convert, or serve scikit-learn itself: "
-            "ML_RUNTIME=sklearn make train"
+            "train: use a step skl2onnx can convert, or serve scikit-learn itself: generate the "
+            "project with serving_runtime=sklearn (its API image then installs scikit-learn)"
         ) from exc
     path.write_bytes(onx.SerializeToString())
 
@@ -99,7 +100,7 @@ def contract(data: Data, settings: Settings, version: str, run_id: str) -> dict:
         "model_name": settings.registered_model_name,
         "model_version": version,
         "run_id": run_id,
-        "runtime": settings.runtime,
+        "runtime": RUNTIME,
         "dataset": settings.dataset,
         "model": settings.model,
         "features": features,
@@ -132,7 +133,7 @@ def log_to_mlflow(pipeline: Pipeline, data: Data, metrics: dict, settings: Setti
                 "model": settings.model,
                 "seed": settings.seed,
                 "test_size": settings.test_size,
-                "runtime": settings.runtime,
+                "runtime": RUNTIME,
             }
         )
         mlflow.log_params({f"classifier.{k}": v for k, v in pipeline[-1].get_params().items()})
@@ -166,7 +167,7 @@ def train(settings: Settings) -> dict:
     """The whole training step; returns the metrics it wrote to model/metrics.json."""
     started = time.perf_counter()
     check_tracking_server(settings.mlflow_tracking_uri)  # before anything in model/ changes
-    print(f"train: dataset={settings.dataset} model={settings.model} runtime={settings.runtime}")
+    print(f"train: dataset={settings.dataset} model={settings.model} runtime={RUNTIME}")
     data = load_data(settings.dataset, settings.test_size, settings.seed)
     pipeline = build_model(settings.model, settings.seed).fit(data.X_train, data.y_train)
     metrics = evaluate(pipeline, data)
@@ -179,7 +180,7 @@ def train(settings: Settings) -> dict:
     model_dir.mkdir(parents=True, exist_ok=True)
     (model_dir / ONNX_FILE).unlink(missing_ok=True)
     joblib.dump(pipeline, model_dir / SKLEARN_FILE)
-    if settings.runtime == "onnx":
+    if RUNTIME == "onnx":
         export_onnx(pipeline, len(data.features), model_dir / ONNX_FILE)
 
     version, run_id = log_to_mlflow(pipeline, data, metrics, settings)
@@ -193,7 +194,8 @@ def train(settings: Settings) -> dict:
     metrics.update(
         model_version=version,
         seconds=round(time.perf_counter() - started, 2),
-        **settings.model_dump(include={"dataset", "model", "runtime", "seed", "test_size"}),
+        runtime=RUNTIME,
+        **settings.model_dump(include={"dataset", "model", "seed", "test_size"}),
     )
     (model_dir / METRICS_FILE).write_text(json.dumps(metrics, indent=2))
     print(f"train: wrote {model_dir}/ ({', '.join(sorted(p.name for p in model_dir.iterdir()))})")

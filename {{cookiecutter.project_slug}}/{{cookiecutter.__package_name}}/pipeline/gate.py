@@ -7,9 +7,9 @@ from pathlib import Path
 import joblib
 import numpy as np
 
-from . import serving
-from .data import load_data
-from .settings import METRICS_FILE, SKLEARN_FILE, Settings, get_settings
+from .. import serving
+from ..data import load_data
+from ..settings import METRICS_FILE, RUNTIME, SKLEARN_FILE, Settings, get_settings
 
 
 def check_f1(metrics: dict, threshold: float) -> str | None:
@@ -23,7 +23,7 @@ def parity(settings: Settings) -> tuple[float, bool]:
     """Largest probability difference and label agreement, served vs trained, on held-out rows."""
     data = load_data(settings.dataset, settings.test_size, settings.seed)
     trained = joblib.load(settings.model_dir / SKLEARN_FILE).predict_proba(data.X_test)
-    _, model = serving.load(settings.model_dir, settings.runtime)
+    _, model = serving.load(settings.model_dir, RUNTIME)
     served = model.predict_proba(data.X_test)
     same_labels = bool((trained.argmax(axis=1) == served.argmax(axis=1)).all())
     return float(np.abs(trained - served).max()), same_labels
@@ -46,7 +46,7 @@ def main() -> int:
         return 1
     metrics = json.loads(metrics_path.read_text())
     # Check the model that was trained, whatever the environment says now.
-    trained_with = {"dataset", "runtime", "seed", "test_size"}
+    trained_with = {"dataset", "seed", "test_size"}
     settings = settings.model_copy(update={k: v for k, v in metrics.items() if k in trained_with})
     diff, same_labels = parity(settings)
     failures = [
@@ -62,7 +62,7 @@ def main() -> int:
         "f1_average": metrics["f1_average"],
         "min_f1": settings.min_f1,
         "parity_max_diff": diff,
-        "runtime": settings.runtime,
+        "runtime": RUNTIME,
         "passed": not failures,
         "failures": failures,
     }
@@ -74,7 +74,7 @@ def main() -> int:
         return 1
     print(
         f"gate: passed: F1 ({metrics['f1_average']}) {metrics['f1']:.4f} > {settings.min_f1}; "
-        f"{settings.runtime} model matches the trained one (max diff {diff:.1e})"
+        f"{RUNTIME} model matches the trained one (max diff {diff:.1e})"
     )
     return 0
 

@@ -13,7 +13,9 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from .settings import CONTRACT_FILE, get_settings
+from {{ cookiecutter.__package_name }}.settings import CONTRACT_FILE, get_settings
+
+PACKAGE = get_settings.__module__.split(".")[0]  # the project's package, whose API is benchmarked
 
 BATCH = 32
 
@@ -178,7 +180,7 @@ def targets(contract: dict) -> dict:
                 python,
                 "-m",
                 "uvicorn",
-                f"{__package__}.api:app",
+                f"{PACKAGE}.api:app",
                 "--port",
                 str(port),
                 "--host",

@@ -7,7 +7,7 @@ import sys
 from mlflow import MlflowClient
 from mlflow.exceptions import MlflowException
 
-from .settings import CONTRACT_FILE, get_settings
+from ..settings import CONTRACT_FILE, get_settings
 
 
 def promote(tracking_uri: str, name: str, version: str, alias: str) -> None:

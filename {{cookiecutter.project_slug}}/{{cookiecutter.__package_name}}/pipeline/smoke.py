@@ -9,7 +9,7 @@ from pathlib import Path
 
 import httpx
 
-from .settings import get_settings
+from ..settings import get_settings
 
 
 def wait_until_up(client: httpx.Client, url: str, seconds: float) -> None:

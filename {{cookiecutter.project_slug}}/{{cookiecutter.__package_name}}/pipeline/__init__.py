@@ -1,0 +1,1 @@
+"""The pipeline's own tools: the gates, the promotion and the reports that CI runs."""
