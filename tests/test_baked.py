@@ -2,23 +2,16 @@
 
 import itertools
 import json
-import socket
 
 import pytest
 
-from conftest import PROJECT_VENV, make, run
+from conftest import PROJECT_VENV, free_port, make, run
 
 pytestmark = pytest.mark.baked
 
 DATASETS = ["breast_cancer", "wine"]
 MODELS = ["logistic_regression", "random_forest"]
 RUNTIMES = ["onnx", "sklearn"]
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 every_combination = pytest.mark.parametrize(
@@ -36,7 +29,10 @@ def test_lint_is_clean(bake_session, dataset, model, runtime):
 
 def test_lint_is_clean_with_quotes_backslashes_and_accents_in_the_answers(bake):
     name = 'O\'Brien "Quoted" Ünïcode \\ ML'
-    make(bake(project_name=name, project_slug="odd_names", author_name=name, description=name), "lint")
+    make(
+        bake(project_name=name, project_slug="odd_names", author_name=name, description=name),
+        "lint",
+    )
 
 
 @every_combination

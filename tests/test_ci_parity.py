@@ -1,9 +1,8 @@
-"""Parity: GitHub Actions, GitLab CI and CircleCI run the same Makefile targets in the same order,
-with the same gates, deploy jobs on the default branch only and production behind an approval, and
-the images built with the previous commit's and production's layers as cache.
+"""Parity: each provider's CI file is exactly its table in tests/ci_spec.py, and the three tables run
+the same Makefile targets in the same order, deploys on the default branch only and production
+behind an approval. Mutations (data, one row each) prove the comparison fails when a file drifts.
 
-The configs are parsed (tests/ci_configs.py), never run here; the gitlab-ci-local and act tiers
-execute them. Every rule is also shown to fail on a mutated copy of one provider's parsed config.
+The files are parsed, never run here: test_ci_run.py executes them with gitlab-ci-local and act.
 """
 
 import copy
@@ -11,189 +10,120 @@ import re
 
 import pytest
 
-from ci_configs import PARSERS, PIPELINE, expand, load, makefile_rules, problems, sequence
+from ci_spec import DEPLOY, EVERY, PIPELINE, PRODUCTION, SPECS, complaints, load
 
-pytestmark = pytest.mark.baked
-
-PROVIDERS = list(PARSERS)
+PROVIDERS = list(SPECS)
 
 
 @pytest.fixture(scope="module")
-def baked(cookies_session):
-    result = cookies_session.bake()
-    assert result.exception is None, result.exception
-    project = result.project_path
-    return {
-        "rules": makefile_rules(project / "Makefile"),
-        "configs": {provider: load(project, provider) for provider in PROVIDERS},
-    }
+def project(pristine_bake):
+    return pristine_bake({})
 
 
-def check(provider: str, config: dict, rules: dict) -> list:
-    return problems(provider, PARSERS[provider](config), rules)
-
-
-def test_the_three_providers_run_the_same_targets_in_the_same_order(baked):
-    rules = baked["rules"]
-    expected = expand(PIPELINE, rules)
-    assert expected[:4] == ["lint", "test", "train", "gate"] and expected[-1] == "promote-model"
-    for provider, config in baked["configs"].items():
-        assert sequence(PARSERS[provider](config), rules) == expected, provider
-
-
-def test_each_provider_keeps_the_gates_order_branches_and_approval(baked):
-    for provider, config in baked["configs"].items():
-        assert check(provider, config, baked["rules"]) == []
-
-
-# --- mutations: each one breaks one provider in one way, and the check must say so ----------
-
-
-def _github_steps(config, job):
-    return config["jobs"][job]["steps"]
-
-
-def drop_smoke(provider, config):
-    """Remove the smoke call from the provider's staging job."""
-    if provider == "github":
-        steps = _github_steps(config, "staging")
-        steps[:] = [s for s in steps if "make smoke" not in s.get("run", "")]
-    elif provider == "gitlab":
-        script = config["staging"]["script"]
-        script[:] = [line for line in script if not line.startswith("make smoke")]
-    else:
-        steps = config["jobs"]["staging"]["steps"]
-        steps[:] = [
-            s
-            for s in steps
-            if not (isinstance(s, dict) and "make smoke" in str(s.get("run", {}).get("command")))
-        ]
-
-
-def swap_train_and_gate(provider, config):
-    """Run the gate where train was and train where the gate was."""
-    if provider == "github":
-        jobs = config["jobs"]
-        jobs["train"]["steps"], jobs["gate"]["steps"] = (
-            jobs["gate"]["steps"],
-            jobs["train"]["steps"],
-        )
-    elif provider == "gitlab":
-        config["train"]["script"], config["gate"]["script"] = (
-            config["gate"]["script"],
-            config["train"]["script"],
-        )
-    else:
-        jobs = config["jobs"]
-        jobs["train"]["steps"], jobs["gate"]["steps"] = (
-            jobs["gate"]["steps"],
-            jobs["train"]["steps"],
-        )
-
-
-def images_skip_the_gate(provider, config):
-    """Build images as soon as train is done, without waiting for the gate."""
-    if provider == "github":
-        config["jobs"]["images"]["needs"] = "train"
-    elif provider == "gitlab":
-        config["images"]["needs"] = [{"job": "train", "artifacts": True}]
-    else:
-        _circleci_entry(config, "images")["requires"] = ["train"]
-
-
-def staging_on_every_branch(provider, config):
-    if provider == "github":
-        del config["jobs"]["staging"]["if"]
-    elif provider == "gitlab":
-        config["staging"]["rules"] = [{"when": "on_success"}]
-    else:
-        del _circleci_entry(config, "staging")["filters"]
-
-
-def production_without_approval(provider, config):
-    if provider == "github":
-        del config["jobs"]["promote"]["environment"]
-    elif provider == "gitlab":
-        config["production"]["rules"] = [{"if": "$CI_COMMIT_BRANCH == $CI_DEFAULT_BRANCH"}]
-    else:
-        jobs = config["workflows"]["pipeline"]["jobs"]
-        jobs[:] = [j for j in jobs if not (isinstance(j, dict) and "approve-production" in j)]
-        _circleci_entry(config, "production")["requires"] = ["staging"]
-
-
-def gate_may_fail(provider, config):
-    if provider == "github":
-        config["jobs"]["gate"]["continue-on-error"] = True
-    elif provider == "gitlab":
-        config["gate"]["allow_failure"] = True
-    else:
-        step = next(
-            s
-            for s in config["jobs"]["gate"]["steps"]
-            if isinstance(s, dict) and "make gate" in str(s.get("run", ""))
-        )
-        step["run"]["command"] = "make gate || true"
-
-
-def gate_threshold_lowered(provider, config):
-    if provider == "github":
-        config["jobs"]["gate"]["env"] = {"ML_MIN_F1": "0.5"}
-    elif provider == "gitlab":
-        config["gate"]["variables"] = {"ML_MIN_F1": "0.5"}
-    else:
-        config["jobs"]["gate"]["environment"] = {"ML_MIN_F1": "0.5"}
-
-
-def _replace_in_strings(node, old, new):
-    """Replace text in every string of a parsed config (lists and mappings walked), in place."""
-    items = node.items() if isinstance(node, dict) else enumerate(node)
-    for key, value in list(items):
-        if isinstance(value, str):
-            node[key] = re.sub(old, new, value)
-        elif isinstance(value, (dict, list)):
-            _replace_in_strings(value, old, new)
-
-
-def images_without_layer_cache(provider, config):
-    """Build the images from scratch: `make images` without CACHE_TAGS."""
-    _replace_in_strings(config, r"make images CACHE_TAGS=\S+ \S+", "make images")
-
-
-def images_cache_only_production(provider, config):
-    """Reuse only the production release's layers, not the previous commit's."""
-    _replace_in_strings(config, r'CACHE_TAGS="\S+ production"', 'CACHE_TAGS="production"')
-
-
-def _circleci_entry(config, name):
-    return next(
-        e[name]
-        for e in config["workflows"]["pipeline"]["jobs"]
-        if isinstance(e, dict) and name in e
-    )
-
-
-MUTATIONS = {
-    "drop-smoke": (drop_smoke, "runs ["),
-    "swap-train-gate": (swap_train_and_gate, "runs ["),
-    "images-skip-gate": (images_skip_the_gate, "does not wait for"),
-    "staging-every-branch": (staging_on_every_branch, "not restricted to the default branch"),
-    "production-no-approval": (production_without_approval, "without an approval"),
-    "gate-may-fail": (gate_may_fail, "gate"),
-    "gate-threshold": (gate_threshold_lowered, "overrides the gate threshold ML_MIN_F1"),
-    "images-no-cache": (images_without_layer_cache, "without the layer cache"),
-    "images-cache-production-only": (images_cache_only_production, "resolves to ['production']"),
-}
-
-
-@pytest.mark.parametrize("mutation", list(MUTATIONS))
 @pytest.mark.parametrize("provider", PROVIDERS)
-def test_parity_fails_when_one_provider_drifts(baked, provider, mutation):
-    mutate, expected = MUTATIONS[mutation]
-    config = copy.deepcopy(baked["configs"][provider])
-    mutate(provider, config)
-    found = check(provider, config, baked["rules"])
-    assert any(expected in problem and problem.startswith(provider) for problem in found), found
-    # ... and the two untouched providers still agree with the contract.
-    for other in PROVIDERS:
-        if other != provider:
-            assert check(other, baked["configs"][other], baked["rules"]) == []
+def test_the_ci_file_is_its_table(project, provider):
+    assert complaints(provider, load(project, provider)) == []
+
+
+def composite_targets(project) -> dict:
+    """target -> its prerequisites, for Makefile rules that only group others (promote)."""
+    rules = re.findall(r"^([\w-]+):([\w -]+)##", (project / "Makefile").read_text(), re.M)
+    return {target: parts.split() for target, parts in rules if parts.split()}
+
+
+def ancestors(spec: dict, job: str) -> set:
+    needs = spec[job][0]
+    return set(needs).union(*(ancestors(spec, n) for n in needs))
+
+
+@pytest.mark.parametrize("provider", PROVIDERS)
+def test_the_table_runs_the_shared_pipeline_in_order_and_deploys_only_from_the_default_branch(
+    project, provider
+):
+    spec, composites = SPECS[provider], composite_targets(project)
+    runs = {}  # pipeline target -> the jobs that run it
+    for job, (_, calls, _) in spec.items():
+        for call in calls:
+            target = call.split()[0]
+            for part in composites.get(target, [target]):
+                runs.setdefault(part, []).append(job)
+    assert sorted(t for t in runs if t in sum(PIPELINE, [])) == sorted(sum(PIPELINE, []))
+    # Each stage waits for the ones before it through `needs`, not just by being written later.
+    for i, stage in enumerate(PIPELINE):
+        for target in stage:
+            for job in runs[target]:
+                earlier = {j for s in PIPELINE[:i] for t in s for j in runs[t]} - {job}
+                assert earlier <= ancestors(spec, job), (provider, job, earlier)
+                gated = [spec[j][2] for j in [job, *ancestors(spec, job)]]
+                if target in DEPLOY:
+                    assert spec[job][2] != EVERY, (provider, job)
+                if target in PRODUCTION:
+                    assert any("approval" in r for r in gated), (provider, job)
+                if target not in DEPLOY:
+                    assert spec[job][2] == EVERY, (provider, job)
+
+
+DELETE = object()
+
+
+def change(config: dict, path: tuple, value):
+    """Set (or DELETE) the node at `path`. In a list, a key picks the first item that is that
+    string, a mapping with that key (then its value), or else whose text contains the key."""
+    node = config
+    for i, key in enumerate(path):
+        if isinstance(node, list) and not isinstance(key, int):
+            hits = [j for j, x in enumerate(node) if x == key or isinstance(x, dict) and key in x]
+            key = (hits or [j for j, x in enumerate(node) if key in str(x)])[0]
+            if isinstance(node[key], dict) and path[i] in node[key] and i + 1 < len(path):
+                node, key = node[key], path[i]
+        if i + 1 == len(path):
+            break
+        node = node[key]
+    if value is DELETE:
+        del node[key]
+    else:
+        node[key] = value(node[key]) if callable(value) else value
+
+
+CI_JOBS = ("workflows", "pipeline", "jobs")
+# fmt: off
+MUTATIONS = [
+    # provider    where (YAML path)                              change          expected complaint
+    ("github",   ("jobs", "staging", "steps", "make smoke VENV"), DELETE,        "staging: make calls"),
+    ("github",   ("jobs", "train", "steps", "make train", "run"), "make gate",   "train: make calls ['gate']"),
+    ("github",   ("jobs", "images", "needs"),                   "train",         "images: needs ['train']"),
+    ("github",   ("jobs", "staging", "if"),                     DELETE,          "staging: runs on 'every branch'"),
+    ("github",   ("jobs", "promote", "environment"),            "staging",       "promote: runs on 'default branch'"),
+    ("github",   ("jobs", "gate", "continue-on-error"),         True,            "gate: runs on 'every branch, may fail'"),
+    ("github",   ("jobs", "gate", "env"),                       {"ML_MIN_F1": "0.5"}, "threshold at /jobs/gate/env/ML_MIN_F1"),
+    ("github",   ("jobs", "images", "steps", "make images", "run"), "make images", "images: make calls ['images'"),
+    ("gitlab",   ("staging", "script", "make smoke VENV"),      DELETE,          "staging: make calls"),
+    ("gitlab",   ("gate", "needs"),                             ["test"],        "gate: needs ['test']"),
+    ("gitlab",   ("staging", "rules"),                          [{"when": "on_success"}], "staging: runs on \"rules:"),
+    ("gitlab",   ("production", "rules", 0, "when"),            DELETE,          "production: runs on 'default branch'"),
+    ("gitlab",   ("production", "when"),                        "manual",        "production: runs on 'default branch + approval, when: manual'"),
+    ("gitlab",   ("gate", "allow_failure"),                     True,            "gate: runs on 'every branch, allow_failure: True'"),
+    ("gitlab",   ("gate", "script", 0),                         "make gate || true", "gate: make calls ['gate || true']"),
+    ("gitlab",   ("variables", "ML_MIN_F1"),                    "0.5",           "threshold at /variables/ML_MIN_F1"),
+    ("gitlab",   ("images", "script", "make images"),           "make images",   "images: make calls ['images'"),
+    ("circleci", (*CI_JOBS, "images", "requires"),              ["train"],       "images: needs ['train']"),
+    ("circleci", (*CI_JOBS, "staging", "filters"),              DELETE,          "staging: runs on 'every branch'"),
+    ("circleci", (*CI_JOBS, "approve-production", "type"),      "aproval",       "runs on 'default branch, type: aproval'"),
+    ("circleci", ("jobs", "gate", "steps", "make gate", "run", "command"), "make gate || true", "gate: make calls ['gate || true'"),
+    ("circleci", ("jobs", "gate", "environment"),               {"ML_MIN_F1": "0.5"}, "threshold at /jobs/gate/environment/ML_MIN_F1"),
+    ("circleci", ("jobs", "staging", "steps", "make smoke-deps", "run", "command"), "make smoke-deps", "staging: make calls"),
+    ("circleci", ("jobs", "images", "steps", "make images", "run", "environment"), DELETE, "PREVIOUS_SHA production"),
+]
+# fmt: on
+
+
+@pytest.mark.parametrize(
+    "provider, path, value, expected",
+    MUTATIONS,
+    ids=[f"{m[0]}:{'/'.join(map(str, m[1]))}" for m in MUTATIONS],
+)
+def test_the_comparison_fails_when_a_ci_file_drifts(project, provider, path, value, expected):
+    config = copy.deepcopy(load(project, provider))
+    change(config, path, value)
+    found = complaints(provider, config)
+    assert any(expected in line for line in found), found

@@ -1,0 +1,205 @@
+"""The generated pipeline as a specification: one table per provider, and a small reader per provider
+that turns its parsed CI file into the same shape, so a test compares them field by field.
+
+A row reads: this job waits for these jobs, runs these `make` calls in this order, on these refs.
+Adding a job is adding a row. A `make` call is written as in the file, after `make `, with the
+`$VARIABLES` the job itself sets replaced by their values (so CACHE_TAGS shows where it comes from).
+"""
+
+import re
+from pathlib import Path
+
+import yaml
+
+PATHS = {
+    "github": ".github/workflows/ci.yml",
+    "gitlab": ".gitlab-ci.yml",
+    "circleci": ".circleci/config.yml",
+}
+EVERY = "every branch"
+DEFAULT = "default branch"
+APPROVAL = "default branch + approval"
+
+# The shared pipeline: Makefile targets in stages; every target of a stage waits (through `needs`)
+# for every target of the stages before it. Composite targets (promote) count as their parts.
+PIPELINE = [
+    ["lint"],
+    ["test"],
+    ["train"],
+    ["gate"],
+    ["images", "push"],
+    ["staging-up", "smoke"],
+    ["promote-images", "promote-model"],
+]
+DEPLOY = {target for stage in PIPELINE[4:] for target in stage}
+PRODUCTION = {"promote-images", "promote-model"}
+THRESHOLDS = ("ML_MIN_F1", "ML_MAX_LATENCY_MS")  # from settings.py; no provider may override them
+
+# fmt: off
+GITHUB = {
+    # job        needs          make calls, in order                                       runs on
+    "lint":    ([],           ["lint"],                                                    EVERY),
+    "test":    (["lint"],     ["test"],                                                    EVERY),
+    "train":   (["test"],     ["train"],                                                   EVERY),
+    "gate":    (["train"],    ["gate", 'report REPORT=gate >> "$GITHUB_STEP_SUMMARY"'],    EVERY),
+    "images":  (["gate"],     ['images CACHE_TAGS="${{ github.event.before }} production"',
+                               "push"],                                                    DEFAULT),
+    "staging": (["images"],   ["staging-up", "smoke-deps", "smoke VENV=.venv-smoke",
+                               'report REPORT=smoke >> "$GITHUB_STEP_SUMMARY"',
+                               "staging-down"],                                            DEFAULT),
+    "promote": (["staging"],  ["promote"],                                                 APPROVAL),
+}
+GITLAB = {
+    "lint":             ([],                      ["lint"],                                EVERY),
+    "test":             (["lint"],                ["test"],                                EVERY),
+    "train":            (["test"],                ["train"],                               EVERY),
+    "gate":             (["train"],               ["gate"],                                EVERY),
+    "images":           (["train", "gate"],       ['images CACHE_TAGS="$CI_COMMIT_BEFORE_SHA production"',
+                                                   "push"],                                DEFAULT),
+    "staging":          (["images"],              ["staging-up", "smoke-deps",
+                                                   "smoke VENV=.venv-smoke"],              DEFAULT),
+    "production":       (["staging"],             ["promote-images"],                      APPROVAL),
+    "production:model": (["production", "train"], ["promote-model"],                       DEFAULT),
+}
+CIRCLECI = {
+    "lint":               ([],                     ["lint"],                               EVERY),
+    "test":               (["lint"],               ["test"],                               EVERY),
+    "train":              (["test"],               ["train"],                              EVERY),
+    "gate":               (["train"],              ["gate", "report REPORT=gate"],         EVERY),
+    "images":             (["gate"],               ['images CACHE_TAGS="<< pipeline.git.base_revision >> production"',
+                                                    "push"],                               DEFAULT),
+    "staging":            (["images"],             ["staging-up", "smoke-deps",
+                                                    "smoke VENV=.venv-smoke",
+                                                    "report REPORT=smoke"],                DEFAULT),
+    "approve-production": (["staging"],            [],                                     APPROVAL),
+    "production":         (["approve-production"], ["promote"],                            DEFAULT),
+}
+# fmt: on
+SPECS = {"github": GITHUB, "gitlab": GITLAB, "circleci": CIRCLECI}
+
+
+def load(project: Path, provider: str) -> dict:
+    return yaml.safe_load((Path(project) / PATHS[provider]).read_text())
+
+
+MAKE_CALL = re.compile(r"(?:^|&&|;|\bthen|\bdo)\s*make\s+(.+?)\s*(?=&&|;|$)", re.M)
+
+
+def make_calls(script: str, env: dict) -> list:
+    """The `make` calls of a shell script, as written after `make `, the job's own $VARS resolved."""
+    resolve = lambda m: str(env.get(m.group(1), m.group(0)))  # noqa: E731
+    return [re.sub(r"\$\{?(\w+)\}?", resolve, c) for c in MAKE_CALL.findall(script or "")]
+
+
+def _list(value) -> list:
+    return [value] if isinstance(value, str) else list(value or [])
+
+
+GITHUB_DEFAULT_BRANCH = (
+    "github.ref == format('refs/heads/{0}', github.event.repository.default_branch)"
+)
+APPROVERS = {"production"}  # environments with required reviewers
+
+
+def github(config: dict) -> dict:
+    jobs = {}
+    for name, job in config["jobs"].items():
+        calls, env = [], {**(config.get("env") or {}), **(job.get("env") or {})}
+        for step in job.get("steps", []):
+            calls += make_calls(step.get("run"), {**env, **(step.get("env") or {})})
+        runs = {None: EVERY, GITHUB_DEFAULT_BRANCH: DEFAULT}.get(
+            job.get("if"), f"if: {job.get('if')}"
+        )
+        environment = job.get("environment")
+        if (environment.get("name") if isinstance(environment, dict) else environment) in APPROVERS:
+            runs = APPROVAL if runs == DEFAULT else f"{runs} + approval"
+        if job.get("continue-on-error") or any(s.get("continue-on-error") for s in job["steps"]):
+            runs += ", may fail"
+        jobs[name] = (_list(job.get("needs")), calls, runs)
+    return jobs
+
+
+GITLAB_GLOBALS = {"default", "include", "stages", "variables", "workflow", "spec"}
+
+
+GITLAB_RULES = {
+    "[]": EVERY,
+    str([{"if": "$CI_COMMIT_BRANCH == $CI_DEFAULT_BRANCH"}]): DEFAULT,
+    # `when: manual` inside rules blocks the pipeline (a job-level one does not).
+    str([{"if": "$CI_COMMIT_BRANCH == $CI_DEFAULT_BRANCH", "when": "manual"}]): APPROVAL,
+}
+
+
+def _gitlab_runs(rules, job: dict) -> str:
+    runs = GITLAB_RULES.get(str(rules or []), f"rules: {rules}")
+    for key in ("when", "only", "except", "allow_failure"):
+        runs += f", {key}: {job[key]}" if job.get(key) not in (None, False) else ""
+    return runs
+
+
+def gitlab(config: dict) -> dict:
+    jobs = {}
+    for name, job in config.items():
+        if name in GITLAB_GLOBALS or name.startswith("."):
+            continue
+        # `extends`, looked up one level, the job's own keys first (no merge engine: YAML anchors
+        # are merged by the YAML parser itself).
+        layers = [job, *(config.get(parent, {}) for parent in reversed(_list(job.get("extends"))))]
+        get = lambda key: next((layer[key] for layer in layers if key in layer), None)  # noqa: E731
+        env = {**(config.get("variables") or {}), **(get("variables") or {})}
+        script = "\n".join(_list(get("before_script")) + _list(get("script")))
+        needs = [n["job"] if isinstance(n, dict) else n for n in get("needs") or []]
+        jobs[name] = (needs, make_calls(script, env), _gitlab_runs(get("rules"), job))
+    return jobs
+
+
+def _circleci_runs(settings: dict) -> str:
+    filters = settings.get("filters")
+    main_only = {"branches": {"only": ["main"]}}
+    runs = {None: EVERY, str(main_only): DEFAULT}.get(
+        filters and str(filters), f"filters: {filters}"
+    )
+    if settings.get("type") == "approval":
+        return APPROVAL if runs == DEFAULT else f"{runs} + approval"
+    return runs + (f", type: {settings['type']}" if "type" in settings else "")
+
+
+def circleci(config: dict) -> dict:
+    workflow = next(w for name, w in config["workflows"].items() if name != "version")
+    jobs = {}
+    for entry in workflow["jobs"]:
+        name, settings = (entry, {}) if isinstance(entry, str) else next(iter(entry.items()))
+        definition = (config.get("jobs") or {}).get(settings.get("name", name), {})
+        calls = []
+        for step in definition.get("steps", []):
+            run = step.get("run") if isinstance(step, dict) else None
+            run = {"command": run} if isinstance(run, str) else run or {}
+            env = {**(definition.get("environment") or {}), **(run.get("environment") or {})}
+            calls += make_calls(run.get("command"), env)
+        jobs[name] = (_list(settings.get("requires")), calls, _circleci_runs(settings))
+    return jobs
+
+
+READERS = {"github": github, "gitlab": gitlab, "circleci": circleci}
+
+
+def threshold_overrides(node, where="") -> list:
+    """Every place of a parsed CI file that sets ML_MIN_F1 or ML_MAX_LATENCY_MS."""
+    if isinstance(node, dict):
+        found = [f"{where}/{k}" for k in node if k in THRESHOLDS]
+        return found + [x for k, v in node.items() for x in threshold_overrides(v, f"{where}/{k}")]
+    if isinstance(node, list):
+        return [x for i, v in enumerate(node) for x in threshold_overrides(v, f"{where}/{i}")]
+    return [where] if re.search(rf"\b({'|'.join(THRESHOLDS)})=", str(node)) else []
+
+
+def complaints(provider: str, config: dict) -> list:
+    """Every way a provider's parsed CI file differs from its table, and threshold overrides."""
+    spec, jobs = SPECS[provider], READERS[provider](config)
+    found = [] if list(jobs) == list(spec) else [f"jobs {list(jobs)}, spec says {list(spec)}"]
+    for name in [n for n in spec if n in jobs]:
+        for field, got, want in zip(("needs", "make calls", "runs on"), jobs[name], spec[name]):
+            if got != want:
+                found.append(f"{name}: {field} {got!r}, spec says {want!r}")
+    found += [f"overrides a gate threshold at {where}" for where in threshold_overrides(config)]
+    return [f"{provider}: {line}" for line in found]
