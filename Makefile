@@ -60,5 +60,10 @@ demo: install ## bake the default project into build/demo and run its whole loca
 	@echo "demo: the figures:" && grep -E '^(train: held-out|gate: passed|smoke: /predict)' \
 		$(BUILD)/demo/pipeline.log
 
+# The fork road (docs/fork-and-update.md): turn this repository into the project itself.
+.PHONY: bootstrap
+bootstrap: ## render the project here (ANSWERS=file, ARGS="key=value ..."), drop the template files
+	@$(if $(wildcard $(PY)),$(PY),$(PYTHON)) scripts/bootstrap.py $(if $(ANSWERS),--answers '$(ANSWERS)') $(ARGS)
+
 clean: ## remove the virtualenv and build/
 	rm -rf $(VENV) $(BUILD)
