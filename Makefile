@@ -9,7 +9,7 @@ VENV ?= .venv
 PY := $(abspath $(VENV))/bin/python
 BUILD := build
 # The generated project's pins live in its requirements/; a default bake installs them here.
-PROJECT_REQUIREMENTS := $(wildcard {{cookiecutter.project_slug}}/requirements/*.txt)
+PROJECT_REQUIREMENTS := $(wildcard {{cookiecutter.project_slug}}/requirements/*)
 
 # Tools the CI and container tiers need, pinned (Debian bookworm versions, npm versions).
 APT_PACKAGES_CI := shellcheck=0.9.0-1 rsync=3.5.0+ds1-0+deb12u1
@@ -28,13 +28,17 @@ help: ## show the targets
 
 install: $(VENV)/.installed ## create .venv with the template's and the generated project's tools
 
+# uv installs everything (pinned; pip only installs uv itself into the new virtualenv).
+UV_VERSION := 0.13.9
+UV := $(abspath $(VENV))/bin/uv
+
 $(VENV)/.installed: requirements.txt $(PROJECT_REQUIREMENTS)
-	$(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install --quiet --upgrade pip==26.0
-	$(PY) -m pip install --quiet -r requirements.txt
+	$(PYTHON) -m venv --clear $(VENV)
+	$(PY) -m pip install --quiet --disable-pip-version-check "uv==$(UV_VERSION)"
+	$(UV) pip install --quiet --python $(PY) -r requirements.txt
 	rm -rf $(VENV)/default-bake
 	$(PY) -m cookiecutter --no-input --output-dir $(VENV)/default-bake .
-	$(PY) -m pip install --quiet -r $(VENV)/default-bake/*/requirements/dev.txt
+	$(UV) pip install --quiet --python $(PY) -r $(VENV)/default-bake/*/requirements/dev.lock
 	touch $@
 
 tools: $(VENV)/.tools ## install the CI runners and checkers (apt needs root; npm into .venv/node)
