@@ -42,10 +42,14 @@ def check_can_bootstrap():
     if not git("rev-parse", "--is-inside-work-tree"):
         refuse(f"{ROOT} is not a git work tree (clone or fork the template, then bootstrap)")
     if (ROOT / ".cruft.json").exists() or not (ROOT / TEMPLATE_DIR).is_dir():
-        refuse("already bootstrapped (.cruft.json records the template); `make update` takes newer commits")
+        refuse(
+            "already bootstrapped (.cruft.json records the template); `make update` takes newer commits"
+        )
     dirty = git("status", "--porcelain").splitlines()
     if dirty:
-        refuse(f"the work tree has {len(dirty)} uncommitted change(s) ({dirty[0][3:]}, ...): commit them first")
+        refuse(
+            f"the work tree has {len(dirty)} uncommitted change(s) ({dirty[0][3:]}, ...): commit them first"
+        )
 
 
 def repository_name() -> str:
@@ -83,7 +87,12 @@ def read_answers(path: str | None, pairs: list) -> dict:
 
 
 def template_url(given: str | None) -> str:
-    return given or git("remote", "get-url", "upstream") or os.environ.get("TEMPLATE_URL") or TEMPLATE_URL
+    return (
+        given
+        or git("remote", "get-url", "upstream")
+        or os.environ.get("TEMPLATE_URL")
+        or TEMPLATE_URL
+    )
 
 
 def main(argv=None):
@@ -98,7 +107,9 @@ def main(argv=None):
         from cookiecutter.exceptions import CookiecutterException
         from cookiecutter.main import cookiecutter
     except ImportError:
-        refuse("cookiecutter is not installed: `make install`, or `pip install cookiecutter==2.7.1`")
+        refuse(
+            "cookiecutter is not installed: `make install`, or `pip install cookiecutter==2.7.1`"
+        )
 
     commit = git("rev-parse", "HEAD")
     url = template_url(args.template_url)
@@ -113,7 +124,9 @@ def main(argv=None):
         clashes = sorted(p.name for p in project.iterdir() if p.name not in tracked
                          and (ROOT / p.name).exists())  # fmt: skip
         if clashes:
-            refuse(f"{', '.join(clashes)} exist(s) at the root and would be overwritten: move them away")
+            refuse(
+                f"{', '.join(clashes)} exist(s) at the root and would be overwritten: move them away"
+            )
         for name in sorted(tracked):
             path = ROOT / name
             shutil.rmtree(path) if path.is_dir() and not path.is_symlink() else path.unlink(True)
