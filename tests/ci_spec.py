@@ -25,61 +25,77 @@ APPROVAL = "default branch + approval"
 PIPELINE = [
     ["lint"],
     ["test"],
+    ["validate"],
     ["train"],
     ["gate"],
     ["images", "push"],
     ["staging-up", "smoke"],
     ["promote-images", "promote-model"],
 ]
-DEPLOY = {target for stage in PIPELINE[4:] for target in stage}
+DEPLOY = {target for stage in PIPELINE[5:] for target in stage}
 PRODUCTION = {"promote-images", "promote-model"}
 THRESHOLDS = ("ML_MIN_F1", "ML_MAX_LATENCY_MS")  # from settings.py; no provider may override them
 
 # fmt: off
 GITHUB = {
-    # job        needs          make calls, in order                                       runs on
-    "lint":    ([],           ["lint"],                                                    EVERY),
-    "test":    (["lint"],     ["test"],                                                    EVERY),
-    "train":   (["test"],     ["train"],                                                   EVERY),
-    "gate":    (["train"],    ["gate", 'report REPORT=gate >> "$GITHUB_STEP_SUMMARY"'],    EVERY),
-    "images":  (["gate"],     ['images CACHE_TAGS="${{ github.event.before }} production"',
-                               "push"],                                                    DEFAULT),
-    "staging": (["images"],   ["staging-up", "smoke-deps", "smoke VENV=.venv-smoke",
-                               'report REPORT=smoke >> "$GITHUB_STEP_SUMMARY"',
-                               "staging-down"],                                            DEFAULT),
-    "promote": (["staging"],  ["promote"],                                                 APPROVAL),
+    # job           needs          make calls, in order (`install`: the local setup action)      runs on
+    "lint":       ([],           ["install", "lint"],                                           EVERY),
+    "test":       (["lint"],     ["install", "test", "report REPORT=coverage"],                 EVERY),
+    "validate":   (["test"],     ["install", "validate", "report REPORT=data"],                 EVERY),
+    "train":      (["validate"], ["install", "train"],                                          EVERY),
+    "gate":       (["train"],    ["install", "gate", "report REPORT=gate"],                     EVERY),
+    "images":     (["gate"],     ["registry-login",
+                                  'images CACHE_TAGS="${{ github.event.before }} production"',
+                                  "push"],                                                      DEFAULT),
+    "staging":    (["images"],   ["registry-login", "staging-up", "smoke", "report REPORT=smoke",
+                                  "staging-down"],                                              DEFAULT),
+    "production": (["staging"],  ["install", "registry-login", "promote"],                      APPROVAL),
 }
 GITLAB = {
-    "lint":             ([],                      ["lint"],                                EVERY),
-    "test":             (["lint"],                ["test"],                                EVERY),
-    "train":            (["test"],                ["train"],                               EVERY),
-    "gate":             (["train"],               ["gate"],                                EVERY),
-    "images":           (["train", "gate"],       ['images CACHE_TAGS="$CI_COMMIT_BEFORE_SHA production"',
-                                                   "push"],                                DEFAULT),
-    "staging":          (["images"],              ["staging-up", "smoke-deps",
-                                                   "smoke VENV=.venv-smoke"],              DEFAULT),
-    "production":       (["staging"],             ["promote-images"],                      APPROVAL),
-    "production:model": (["production", "train"], ["promote-model"],                       DEFAULT),
+    # job                 needs                     make calls (`.docker` logs in first)         runs on
+    "lint":             ([],                      ["lint"],                                     EVERY),
+    "test":             (["lint"],                ["test"],                                     EVERY),
+    "validate":         (["test"],                ["validate", "report REPORT=data"],           EVERY),
+    "train":            (["validate"],            ["train"],                                    EVERY),
+    "gate":             (["train"],               ["gate", "report REPORT=gate"],               EVERY),
+    "images":           (["train", "gate"],       ["registry-login",
+                                                   'images CACHE_TAGS="$CI_COMMIT_BEFORE_SHA production"',
+                                                   "push"],                                     DEFAULT),
+    "staging":          (["images"],              ["registry-login", "staging-up", "smoke",
+                                                   "report REPORT=smoke"],                      DEFAULT),
+    "production":       (["staging"],             ["registry-login", "promote-images"],         APPROVAL),
+    "production:model": (["production", "train"], ["promote-model"],                            DEFAULT),
 }
 CIRCLECI = {
-    "lint":               ([],                     ["lint"],                               EVERY),
-    "test":               (["lint"],               ["test"],                               EVERY),
-    "train":              (["test"],               ["train"],                              EVERY),
-    "gate":               (["train"],              ["gate", "report REPORT=gate"],         EVERY),
-    "images":             (["gate"],               ['images CACHE_TAGS="<< pipeline.git.base_revision >> production"',
-                                                    "push"],                               DEFAULT),
-    "staging":            (["images"],             ["staging-up", "smoke-deps",
-                                                    "smoke VENV=.venv-smoke",
-                                                    "report REPORT=smoke"],                DEFAULT),
-    "approve-production": (["staging"],            [],                                     APPROVAL),
-    "production":         (["approve-production"], ["promote"],                            DEFAULT),
+    # job                   needs                    make calls (`setup` installs)              runs on
+    "lint":               ([],                     ["install", "lint"],                         EVERY),
+    "test":               (["lint"],               ["install", "test", "report REPORT=coverage"], EVERY),
+    "validate":           (["test"],               ["install", "validate", "report REPORT=data"], EVERY),
+    "train":              (["validate"],           ["install", "train"],                        EVERY),
+    "gate":               (["train"],              ["install", "gate", "report REPORT=gate"],   EVERY),
+    "images":             (["gate"],               ["registry-login",
+                                                    'images CACHE_TAGS="<< pipeline.git.base_revision >> production"',
+                                                    "push"],                                    DEFAULT),
+    "staging":            (["images"],             ["registry-login",
+                                                    "staging-up STAGING_SSH_KEY=/tmp/staging_key "
+                                                    "STAGING_SSH_KNOWN_HOSTS=/tmp/staging_hosts",
+                                                    "smoke", "report REPORT=smoke"],            DEFAULT),
+    "approve-production": (["staging"],            [],                                          APPROVAL),
+    "production":         (["approve-production"], ["install", "registry-login", "promote"],    DEFAULT),
 }
 # fmt: on
 SPECS = {"github": GITHUB, "gitlab": GITLAB, "circleci": CIRCLECI}
+LOCAL_ACTIONS = "local actions"  # GitHub: ./.github/actions/*, read next to the workflow
 
 
 def load(project: Path, provider: str) -> dict:
-    return yaml.safe_load((Path(project) / PATHS[provider]).read_text())
+    config = yaml.safe_load((Path(project) / PATHS[provider]).read_text())
+    if provider == "github":
+        actions = Path(project).glob(".github/actions/*/action.yml")
+        config[LOCAL_ACTIONS] = {
+            f"./{a.parent.relative_to(project)}": yaml.safe_load(a.read_text()) for a in actions
+        }
+    return config
 
 
 MAKE_CALL = re.compile(r"(?:^|&&|;|\bthen|\bdo)\s*make\s+(.+?)\s*(?=&&|;|$)", re.M)
@@ -95,9 +111,7 @@ def _list(value) -> list:
     return [value] if isinstance(value, str) else list(value or [])
 
 
-GITHUB_DEFAULT_BRANCH = (
-    "github.ref == format('refs/heads/{0}', github.event.repository.default_branch)"
-)
+GITHUB_DEFAULT_BRANCH = "github.ref_name == github.event.repository.default_branch"
 APPROVERS = {"production"}  # environments with required reviewers
 
 
@@ -106,7 +120,10 @@ def github(config: dict) -> dict:
     for name, job in config["jobs"].items():
         calls, env = [], {**(config.get("env") or {}), **(job.get("env") or {})}
         for step in job.get("steps", []):
-            calls += make_calls(step.get("run"), {**env, **(step.get("env") or {})})
+            # A local composite action is read one level deep, where the job calls it.
+            action = (config.get(LOCAL_ACTIONS) or {}).get(step.get("uses"), {})
+            for inner in [step, *(action.get("runs") or {}).get("steps", [])]:
+                calls += make_calls(inner.get("run"), {**env, **(inner.get("env") or {})})
         runs = {None: EVERY, GITHUB_DEFAULT_BRANCH: DEFAULT}.get(
             job.get("if"), f"if: {job.get('if')}"
         )
@@ -147,7 +164,9 @@ def gitlab(config: dict) -> dict:
         layers = [job, *(config.get(parent, {}) for parent in reversed(_list(job.get("extends"))))]
         get = lambda key: next((layer[key] for layer in layers if key in layer), None)  # noqa: E731
         env = {**(config.get("variables") or {}), **(get("variables") or {})}
-        script = "\n".join(_list(get("before_script")) + _list(get("script")))
+        script = "\n".join(
+            sum((_list(get(k)) for k in ("before_script", "script", "after_script")), [])
+        )
         needs = [n["job"] if isinstance(n, dict) else n for n in get("needs") or []]
         jobs[name] = (needs, make_calls(script, env), _gitlab_runs(get("rules"), job))
     return jobs
@@ -172,10 +191,14 @@ def circleci(config: dict) -> dict:
         definition = (config.get("jobs") or {}).get(settings.get("name", name), {})
         calls = []
         for step in definition.get("steps", []):
-            run = step.get("run") if isinstance(step, dict) else None
-            run = {"command": run} if isinstance(run, str) else run or {}
-            env = {**(definition.get("environment") or {}), **(run.get("environment") or {})}
-            calls += make_calls(run.get("command"), env)
+            # A reusable command is read one level deep, where the job calls it.
+            used = step if isinstance(step, str) else next(iter(step))
+            command = (config.get("commands") or {}).get(used)
+            for inner in command["steps"] if command else [step]:
+                run = inner.get("run") if isinstance(inner, dict) else None
+                run = {"command": run} if isinstance(run, str) else run or {}
+                env = {**(definition.get("environment") or {}), **(run.get("environment") or {})}
+                calls += make_calls(run.get("command"), env)
         jobs[name] = (_list(settings.get("requires")), calls, _circleci_runs(settings))
     return jobs
 

@@ -10,7 +10,7 @@ import re
 
 import pytest
 
-from ci_spec import DEPLOY, EVERY, PIPELINE, PRODUCTION, SPECS, complaints, load
+from ci_spec import DEPLOY, EVERY, LOCAL_ACTIONS, PIPELINE, PRODUCTION, SPECS, complaints, load
 
 PROVIDERS = list(SPECS)
 
@@ -41,10 +41,13 @@ def test_the_table_runs_the_shared_pipeline_in_order_and_deploys_only_from_the_d
     project, provider
 ):
     spec, composites = SPECS[provider], composite_targets(project)
+    makefile = (project / "Makefile").read_text()
     runs = {}  # pipeline target -> the jobs that run it
-    for job, (_, calls, _) in spec.items():
+    for job, (_, calls, condition) in spec.items():
+        assert calls or "approval" in condition, f"{provider}: {job} calls no make target"
         for call in calls:
             target = call.split()[0]
+            assert re.search(rf"^{target}:", makefile, re.M), f"no `{target}` in the Makefile"
             for part in composites.get(target, [target]):
                 runs.setdefault(part, []).append(job)
     assert sorted(t for t in runs if t in sum(PIPELINE, [])) == sorted(sum(PIPELINE, []))
@@ -89,30 +92,33 @@ CI_JOBS = ("workflows", "pipeline", "jobs")
 # fmt: off
 MUTATIONS = [
     # provider    where (YAML path)                              change          expected complaint
-    ("github",   ("jobs", "staging", "steps", "make smoke VENV"), DELETE,        "staging: make calls"),
-    ("github",   ("jobs", "train", "steps", "make train", "run"), "make gate",   "train: make calls ['gate']"),
+    ("github",   ("jobs", "staging", "steps", "make smoke"),   DELETE,          "staging: make calls"),
+    ("github",   ("jobs", "train", "steps", "make train", "run"), "make gate",   "train: make calls ['install', 'gate']"),
+    ("github",   (LOCAL_ACTIONS, "./.github/actions/setup", "runs", "steps", "make install"), DELETE, "lint: make calls ['lint']"),
     ("github",   ("jobs", "images", "needs"),                   "train",         "images: needs ['train']"),
     ("github",   ("jobs", "staging", "if"),                     DELETE,          "staging: runs on 'every branch'"),
-    ("github",   ("jobs", "promote", "environment"),            "staging",       "promote: runs on 'default branch'"),
+    ("github",   ("jobs", "production", "environment"),         "staging",       "production: runs on 'default branch'"),
     ("github",   ("jobs", "gate", "continue-on-error"),         True,            "gate: runs on 'every branch, may fail'"),
     ("github",   ("jobs", "gate", "env"),                       {"ML_MIN_F1": "0.5"}, "threshold at /jobs/gate/env/ML_MIN_F1"),
-    ("github",   ("jobs", "images", "steps", "make images", "run"), "make images", "images: make calls ['images'"),
-    ("gitlab",   ("staging", "script", "make smoke VENV"),      DELETE,          "staging: make calls"),
+    ("github",   ("jobs", "images", "steps", "make images", "run"), "make images", "images: make calls ['registry-login', 'images'"),
+    ("gitlab",   ("staging", "script", "make smoke"),           DELETE,          "staging: make calls"),
+    ("gitlab",   (".docker", "before_script", "make registry-login"), DELETE,   "images: make calls ['images"),
     ("gitlab",   ("gate", "needs"),                             ["test"],        "gate: needs ['test']"),
     ("gitlab",   ("staging", "rules"),                          [{"when": "on_success"}], "staging: runs on \"rules:"),
     ("gitlab",   ("production", "rules", 0, "when"),            DELETE,          "production: runs on 'default branch'"),
     ("gitlab",   ("production", "when"),                        "manual",        "production: runs on 'default branch + approval, when: manual'"),
     ("gitlab",   ("gate", "allow_failure"),                     True,            "gate: runs on 'every branch, allow_failure: True'"),
-    ("gitlab",   ("gate", "script", 0),                         "make gate || true", "gate: make calls ['gate || true']"),
+    ("gitlab",   ("gate", "script", 0),                         "make gate || true", "gate: make calls ['gate || true'"),
     ("gitlab",   ("variables", "ML_MIN_F1"),                    "0.5",           "threshold at /variables/ML_MIN_F1"),
-    ("gitlab",   ("images", "script", "make images"),           "make images",   "images: make calls ['images'"),
+    ("gitlab",   ("images", "script", "make images"),           "make images",   "images: make calls ['registry-login', 'images'"),
     ("circleci", (*CI_JOBS, "images", "requires"),              ["train"],       "images: needs ['train']"),
     ("circleci", (*CI_JOBS, "staging", "filters"),              DELETE,          "staging: runs on 'every branch'"),
     ("circleci", (*CI_JOBS, "approve-production", "type"),      "aproval",       "runs on 'default branch, type: aproval'"),
-    ("circleci", ("jobs", "gate", "steps", "make gate", "run", "command"), "make gate || true", "gate: make calls ['gate || true'"),
+    ("circleci", ("jobs", "gate", "steps", "make gate", "run"), "make gate || true", "gate: make calls ['install', 'gate || true'"),
+    ("circleci", ("commands", "setup", "steps", "make install"), DELETE,         "lint: make calls ['lint']"),
     ("circleci", ("jobs", "gate", "environment"),               {"ML_MIN_F1": "0.5"}, "threshold at /jobs/gate/environment/ML_MIN_F1"),
-    ("circleci", ("jobs", "staging", "steps", "make smoke-deps", "run", "command"), "make smoke-deps", "staging: make calls"),
-    ("circleci", ("jobs", "images", "steps", "make images", "run", "environment"), DELETE, "PREVIOUS_SHA production"),
+    ("circleci", ("jobs", "staging", "steps", "make smoke"),    DELETE,          "staging: make calls"),
+    ("circleci", ("jobs", "images", "steps", "make images", "run"), "make images", "images: make calls ['registry-login', 'images'"),
 ]
 # fmt: on
 

@@ -1,17 +1,19 @@
-"""Executed tier of the CI configs.
+"""Executed tier: the generated pipelines really run on this host.
 
-gitlab-ci-local runs the generated .gitlab-ci.yml lint -> test -> train -> gate with the shell
-executor and shell isolation: each job runs in its own copy of the git work tree and gets the model
-only through the artifacts of `train` (model/ is untracked, so it cannot come from the source
-copy). The prebuilt venv is passed as the CI variable VENV, so nothing is installed. Jobs that need
-docker:dind cannot run under gitlab-ci-local; the docker tier (test_containers.py) covers `make
-images` and the compose staging, and the last test here runs the delivery targets the deploy jobs
-call (`make push`, `make promote`) against a real engine and a registry on loopback.
+gitlab-ci-local runs .gitlab-ci.yml lint → test → validate → train → gate with the shell executor
+and shell isolation (each job in its own copy of the work tree, the model passed only as the
+artifact of `train`), and evaluates its rules off and on the default branch. act runs the GitHub
+workflow the same way, with the remote actions replaced by tests/act_stand_ins/ (see its README).
+Every job installs for real (`make install`: uv from a warm cache into the job's own .venv).
+Jobs that need a Docker daemon cannot run here: the docker tier builds the images, and the last
+test here runs the delivery targets (`make push`, `make promote`) against a real engine and a
+registry on loopback.
 """
 
 import json
 import os
-import socket
+import re
+import shutil
 import subprocess
 import sys
 import tarfile
@@ -21,87 +23,86 @@ from pathlib import Path
 
 import pytest
 
-from conftest import IN_CI, PROJECT_VENV, make, require_tool
+from conftest import NODE_BIN, PROJECT_VENV, free_port, make, require_tool, run, skip_or_fail
 
 pytestmark = pytest.mark.slow
 
-NODE_BIN = PROJECT_VENV / "node" / "node_modules" / ".bin"  # node 22 first (gitlab-ci-local 4.74+)
-JOBS = ["lint", "test", "train", "gate"]
+JOBS = ["lint", "test", "validate", "train", "gate"]
+STAND_INS = Path(__file__).parent / "act_stand_ins"
 
 
-@pytest.fixture(scope="module")
-def gitlab_ci_local(tmp_path_factory):
-    """run(*jobs, variables) in a baked default project that is a git work tree."""
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("PATH", f"{NODE_BIN}{os.pathsep}{os.environ['PATH']}")
-        tool = require_tool("gitlab-ci-local")
-        require_tool("rsync")  # --shell-isolation copies the work tree with rsync
-        env = dict(os.environ)
-    from cookiecutter.main import cookiecutter
-
-    root = tmp_path_factory.mktemp("gitlab-run")
-    project = Path(cookiecutter(str(Path(__file__).parents[1]), no_input=True, output_dir=root))
-    home = root / "home"
-    home.mkdir()
-    for cmd in (["git", "init", "-q", "-b", "main"], ["git", "add", "-A"]):
-        subprocess.run(cmd, cwd=project, check=True)
-
-    def run(*jobs, **variables):
-        variables = {"VENV": str(PROJECT_VENV), **variables}
-        cmd = [tool, "--force-shell-executor", "--shell-isolation", "--no-artifacts-to-source"]
-        cmd += ["--home", str(home)]
-        for name, value in variables.items():
-            cmd += ["--variable", f"{name}={value}"]
-        started = time.monotonic()
-        result = subprocess.run(
-            [*cmd, *jobs], cwd=project, env=env, capture_output=True, text=True, timeout=900
-        )
-        result.seconds = time.monotonic() - started
-        result.log = result.stdout + result.stderr
-        return result
-
-    run.project = project
-    return run
+def host_env(**extra) -> dict:
+    """This environment for a CI runner: the venv's tools and node 22 first, a warm uv cache, and
+    no make variables of ours (a VENV leaking into `make install` would replace the template's
+    own virtualenv)."""
+    drop = {"VENV", "MAKEFLAGS", "MFLAGS", "MAKELEVEL", "VIRTUAL_ENV", "CI"}
+    env = {k: v for k, v in os.environ.items() if k not in drop and not k.startswith("GITHUB_")}
+    cache = run([require_tool("uv"), "cache", "dir"], cwd=Path.cwd()).stdout.strip()
+    path = os.pathsep.join([str(PROJECT_VENV / "bin"), str(NODE_BIN), env["PATH"]])
+    return {**env, "PATH": path, "UV_CACHE_DIR": cache, **extra}
 
 
-def artifact(project: Path, job: str, path: str) -> Path:
-    return project / ".gitlab-ci-local" / "artifacts" / job / path
+def git_work_tree(source: Path, into: Path, commit: bool = False) -> Path:
+    project = Path(shutil.copytree(source, into / source.name))
+    run("git init -q -b main && git add -A", cwd=project)
+    if commit:
+        run("git -c user.name=ci -c user.email=ci@example.com commit -q -m baked", cwd=project)
+        run("git remote add origin https://github.com/Jane-Doe/My-Repo.git", cwd=project)
+    return project
 
 
 def show(log: str, last: int = 60) -> str:
     return "\n".join(log.splitlines()[-last:])
 
 
-@pytest.mark.ci_run
-def test_lint_test_train_gate_pass_and_the_gate_fails_at_f1_0_999(gitlab_ci_local, capsys):
-    project = gitlab_ci_local.project
+# --- GitLab: gitlab-ci-local ----------------------------------------------------------------
 
+
+@pytest.fixture(scope="module")
+def gitlab_ci_local(pristine_bake, tmp_path_factory):
+    """run(*args, **variables) in a baked default project that is a git work tree."""
+    tool, _ = require_tool("gitlab-ci-local"), require_tool("rsync")  # rsync: --shell-isolation
+    root = tmp_path_factory.mktemp("gitlab-run")
+    project = git_work_tree(pristine_bake({}), root)
+    env = host_env()
+
+    def gitlab_ci_local(*args, **variables):
+        cmd = [tool, "--force-shell-executor", "--shell-isolation", "--no-artifacts-to-source"]
+        cmd += ["--home", str(root / "home"), "--variable", f"UV_CACHE_DIR={env['UV_CACHE_DIR']}"]
+        cmd += [f"--variable={name}={value}" for name, value in variables.items()]
+        started = time.monotonic()
+        result = run([*cmd, *args], cwd=project, env=env, check=False)
+        result.seconds, result.log = time.monotonic() - started, result.stdout + result.stderr
+        return result
+
+    gitlab_ci_local.artifact = lambda job, path: project / ".gitlab-ci-local/artifacts" / job / path
+    return gitlab_ci_local
+
+
+@pytest.mark.ci_run
+def test_gitlab_runs_lint_to_gate_green_and_the_gate_red_at_f1_0_999(gitlab_ci_local, capsys):
     green = gitlab_ci_local(*JOBS)
     assert green.returncode == 0, show(green.log)
     for job in JOBS:
         assert f"PASS  {job}" in green.log, job
     # Reports and the model really left their jobs as artifacts ...
-    assert artifact(project, "test", "reports/junit.xml").is_file()
-    assert artifact(project, "test", "reports/coverage.xml").is_file()
-    metrics = json.loads(artifact(project, "train", "model/metrics.json").read_text())
-    assert artifact(project, "train", "mlflow.db").is_file()
+    for job, path in [("test", "reports/junit.xml"), ("test", "reports/coverage.xml")]:
+        assert gitlab_ci_local.artifact(job, path).is_file(), path
+    metrics = json.loads(gitlab_ci_local.artifact("train", "model/metrics.json").read_text())
+    assert gitlab_ci_local.artifact("train", "mlflow.db").is_file()
     # ... and the gate, in its own copy of the tree, judged that model and says so.
-    verdict = json.loads(artifact(project, "gate", "reports/gate.json").read_text())
-    assert verdict["passed"] is True
-    assert verdict["f1"] == metrics["f1"]
+    verdict = json.loads(gitlab_ci_local.artifact("gate", "reports/gate.json").read_text())
+    assert verdict["passed"] is True and verdict["f1"] == metrics["f1"]
     assert "gate: passed: F1" in green.log
 
-    # The same pipeline's gate job, rerun with the threshold raised: it must fail, and say why.
     red = gitlab_ci_local("gate", ML_MIN_F1="0.999")
     assert red.returncode != 0, show(red.log)
-    assert "FAIL  gate" in red.log
-    assert "gate: FAILED: F1" in red.log and "0.999" in red.log
-    verdict = json.loads(artifact(project, "gate", "reports/gate.json").read_text())
+    assert "FAIL  gate" in red.log and "gate: FAILED: F1" in red.log and "0.999" in red.log
+    verdict = json.loads(gitlab_ci_local.artifact("gate", "reports/gate.json").read_text())
     assert verdict["passed"] is False and verdict["min_f1"] == 0.999
-
     with capsys.disabled():
         print(
-            f"\ngitlab-ci-local: {'+'.join(JOBS)} green in {green.seconds:.0f} s "
+            f"\ngitlab-ci-local: {' → '.join(JOBS)} green in {green.seconds:.0f} s "
             f"(F1 {metrics['f1']:.4f}); gate at ML_MIN_F1=0.999 red in {red.seconds:.0f} s"
         )
 
@@ -115,13 +116,11 @@ def listed(gitlab_ci_local, *args) -> dict:
 
 
 @pytest.mark.ci_run
-def test_rules_run_only_lint_to_gate_off_the_default_branch_and_production_is_manual(
+def test_gitlab_rules_run_lint_to_gate_off_the_default_branch_and_production_is_manual(
     gitlab_ci_local,
 ):
-    feature = ["--variable", "CI_COMMIT_BRANCH=feature/x", "--ignore-predefined-vars"]
-    assert listed(gitlab_ci_local, *feature, "CI_COMMIT_BRANCH") == dict.fromkeys(
-        JOBS, "on_success"
-    )
+    branch = ["--variable", "CI_COMMIT_BRANCH=feature/x", "--ignore-predefined-vars"]
+    assert listed(gitlab_ci_local, *branch, "CI_COMMIT_BRANCH") == dict.fromkeys(JOBS, "on_success")
     merge_request = ["--variable", "CI_PIPELINE_SOURCE=merge_request_event", "--variable"]
     merge_request += ["CI_COMMIT_BRANCH=", "--ignore-predefined-vars", "CI_COMMIT_BRANCH"]
     assert list(listed(gitlab_ci_local, *merge_request)) == JOBS
@@ -130,21 +129,130 @@ def test_rules_run_only_lint_to_gate_off_the_default_branch_and_production_is_ma
     assert main["production"] == "manual" and main["images"] == main["staging"] == "on_success"
 
 
+# --- GitHub: act ----------------------------------------------------------------------------
+
+PINNED = {  # remote action -> (the SHA the generated files pin, its stand-in folder)
+    "actions/setup-python": ("5fda3b95a4ea91299a34e894583c3862153e4b97", "setup-python"),
+    "astral-sh/setup-uv": ("20cfd1bf945f4377ade1205e4dbc17946fc9a30d", "setup-uv"),
+    "actions/upload-artifact": ("bbbca2ddaa5d8feaa63e36b76fdaad77386f024f", "upload-artifact"),
+    "actions/download-artifact": ("3e5f45b2cfb9172054b4087a40e8e0b5a5461e7c", "download-artifact"),
+    "mikepenz/action-junit-report": ("d9f48fc87bc235f7e214acf696ca5abc0a986f16", "junit-report"),
+}
+PREVIOUS_COMMIT = "4b825dc642cb6eb9a060e54bf8d69288fbee4904"
+FAKE_TOKEN = "act-stand-in-token-5e1f"
+
+
+def act(folder: Path, ref: str, *extra: str) -> list:
+    """act on the host runner for a push to `ref`, remote actions replaced by their stand-ins."""
+    folder.mkdir()
+    event = {"ref": ref, "before": PREVIOUS_COMMIT, "repository": {"default_branch": "main"}}
+    (folder / "event.json").write_text(json.dumps(event))
+    return [
+        require_tool("act"), "push", "-e", str(folder / "event.json"),
+        "-P", "ubuntu-latest=-self-hosted", "--no-cache-server",
+        "--env", f"ACT_STAND_IN_ARTIFACTS={folder / 'artifacts'}",
+        *[f"--local-repository={a}@{sha}={STAND_INS / d}" for a, (sha, d) in PINNED.items()],
+        *extra,
+    ]  # fmt: skip
+
+
+def run_at_once(project: Path, commands: dict, env: dict, timeout: float = 1500) -> dict:
+    """Start every command at once (they share nothing); name -> (exit code, output, seconds)."""
+    procs = {}
+    for name, command in commands.items():
+        folder = Path(command[command.index("-e") + 1]).parent  # the run's own, with its event
+        log = (folder / "output.log").open("w")
+        # act's work-tree copies and action clones go into the run's own XDG_CACHE_HOME.
+        own = {**env, "XDG_CACHE_HOME": str(folder / "cache")}
+        proc = subprocess.Popen(command, cwd=project, env=own, stdout=log, stderr=subprocess.STDOUT)
+        procs[name] = (proc, log, time.monotonic())
+    results = {}
+    for name, (proc, log, started) in procs.items():
+        try:
+            proc.wait(max(1, started + timeout - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            for other, *_ in procs.values():
+                other.kill()
+            pytest.fail(f"act did not finish within {timeout} s")
+        log.close()
+        output = Path(log.name).read_text()
+        results[name] = (proc.returncode, output, time.monotonic() - started)
+    return results
+
+
+def job_results(output: str) -> dict:
+    """job id of each finished job -> 'succeeded' | 'failed'."""
+    return dict(re.findall(r"^\[CI/(\w+)[^\]]*\]\s+🏁\s+Job (succeeded|failed)", output, re.M))
+
+
+@pytest.mark.ci_run
+def test_act_runs_the_workflow_green_red_at_f1_0_999_and_deploys_only_from_main(
+    pristine_bake, tmp_path, capsys
+):
+    """Three act runs at once on one baked project (a git repository with a GitHub remote):
+
+    - feature branch: lint → gate pass, the model moves between jobs as an artifact, the job
+      summaries are written, and images, staging and production are skipped by their condition;
+    - main with ML_MIN_F1=0.999: the gate fails, so nothing is built;
+    - main up to the images job (`-j images`): `make registry-login`, `make images` and `make push`
+      for ghcr.io/<owner>/<repo, lowercase>, tagged with the commit, with the previous commit's
+      and production's images as layer cache, through a recording `docker` stand-in on PATH.
+    """
+    project = git_work_tree(pristine_bake({}), tmp_path, commit=True)
+    commit = run("git rev-parse HEAD", cwd=project).stdout.strip()
+    docker_log = tmp_path / "docker.log"
+    images = ["-j", "images", "-s", f"GITHUB_TOKEN={FAKE_TOKEN}"]
+    images += ["--env", f"ACT_STAND_IN_DOCKER_LOG={docker_log}"]
+    env = host_env()
+    env["PATH"] = f"{STAND_INS / 'bin'}{os.pathsep}{env['PATH']}"  # the recording docker
+    results = run_at_once(
+        project,
+        {
+            "feature": act(tmp_path / "feature", "refs/heads/feature/act"),
+            "main-red": act(tmp_path / "main-red", "refs/heads/main", "--env", "ML_MIN_F1=0.999"),
+            "main-images": act(tmp_path / "main-images", "refs/heads/main", *images),
+        },
+        env,
+    )
+    with capsys.disabled():
+        print(f"\nact runs (concurrent), seconds: { {k: round(r[2]) for k, r in results.items()} }")
+
+    code, output, _ = results["feature"]
+    assert code == 0, show(output, 120)
+    assert job_results(output) == dict.fromkeys(JOBS, "succeeded")
+    assert re.search(r"download-artifact stand-in: model: \d+ files", output)
+    stored = tmp_path / "feature" / "artifacts" / "model"
+    assert (stored / "model" / "metrics.json").is_file() and (stored / "mlflow.db").is_file()
+    assert "gate: passed" in output and "### Gate: passed" in output
+    assert "### pytest (JUnit)" in output and "setup-uv stand-in: wanted 0.13.9, found" in output
+    for job in ["images", "staging", "production"]:
+        assert f"[CI/{job}" not in output, f"{job} ran on a feature branch"
+
+    code, output, _ = results["main-red"]
+    assert code != 0
+    assert job_results(output) == {**dict.fromkeys(JOBS[:-1], "succeeded"), "gate": "failed"}
+    assert "gate: FAILED: F1" in output and "### Gate: FAILED" in output
+
+    code, output, _ = results["main-images"]
+    assert code == 0, show(output, 120)
+    assert job_results(output) == dict.fromkeys([*JOBS, "images"], "succeeded")
+    assert FAKE_TOKEN not in output + docker_log.read_text()
+    registry = "ghcr.io/jane-doe/my-repo"
+    calls = docker_log.read_text().splitlines()
+    assert calls[0] == "docker login --username Jane-Doe --password-stdin ghcr.io", calls
+    builds = [c for c in calls if c.startswith("docker build ")]
+    for image, build in zip(["api", "ui", "mlflow"], builds, strict=True):
+        assert f"--target {image} -t {registry}/{image}:{commit} ." in build
+        for cached in ["api", "ui", "mlflow"]:
+            for tag in [PREVIOUS_COMMIT, "production"]:
+                assert f"--cache-from {registry}/{cached}:{tag}" in build
+    pushes = [c for c in calls if c.startswith("docker push ")]
+    assert pushes == [
+        f"docker push --quiet {registry}/{i}:{commit}" for i in ("api", "ui", "mlflow")
+    ]
+
+
 # --- delivery: push and promote against a real engine and a registry on loopback ------------
-
-REGISTRY_CONFIG = """version: 0.1
-storage:
-  filesystem:
-    rootdirectory: {root}
-http:
-  addr: 127.0.0.1:{port}
-log:
-  level: warn
-"""
-
-
-def skip_or_fail(reason: str):
-    pytest.fail(f"{reason}; in CI no test may skip") if IN_CI else pytest.skip(reason)
 
 
 @pytest.fixture
@@ -159,11 +267,12 @@ def engine_and_registry(tmp_path):
 
     if not DOCKER_CLI.is_file():
         skip_or_fail(f"{DOCKER_CLI} (Debian's docker.io CLI) is missing: `make tools` installs it")
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
+    port = free_port()
     config = tmp_path / "registry.yml"
-    config.write_text(REGISTRY_CONFIG.format(root=tmp_path / "registry", port=port))
+    config.write_text(
+        f"version: 0.1\nstorage:\n  filesystem:\n    rootdirectory: {tmp_path / 'registry'}\n"
+        f"http:\n  addr: 127.0.0.1:{port}\nlog:\n  level: warn\n"
+    )
     registry = subprocess.Popen(
         [registry_binary, "serve", str(config)],
         stdout=subprocess.DEVNULL,
@@ -177,11 +286,10 @@ def engine_and_registry(tmp_path):
         registry.terminate()
         skip_or_fail(str(exc))
     try:
-        url = f"http://127.0.0.1:{port}"
         deadline = time.monotonic() + 30
         while True:
             try:
-                urllib.request.urlopen(f"{url}/v2/", timeout=2)
+                urllib.request.urlopen(f"http://127.0.0.1:{port}/v2/", timeout=2)
                 break
             except OSError:
                 if time.monotonic() > deadline or registry.poll() is not None:
@@ -196,11 +304,10 @@ def engine_and_registry(tmp_path):
 
 def digest(registry: str, repository: str, tag: str) -> str:
     """The manifest digest the registry serves for repository:tag."""
-    accept = "application/vnd.docker.distribution.manifest.v2+json"
     request = urllib.request.Request(
         f"http://{registry}/v2/{repository}/manifests/{tag}",
         method="HEAD",
-        headers={"Accept": accept},
+        headers={"Accept": "application/vnd.docker.distribution.manifest.v2+json"},
     )
     with urllib.request.urlopen(request, timeout=10) as response:
         return response.headers["Docker-Content-Digest"]
@@ -208,12 +315,10 @@ def digest(registry: str, repository: str, tag: str) -> str:
 
 @pytest.mark.docker
 def test_push_then_promote_moves_the_tested_images_and_the_mlflow_alias(
-    engine_and_registry, tmp_path, capsys
+    engine_and_registry, bake, tmp_path, capsys
 ):
     engine, docker_cli, registry = engine_and_registry
-    from cookiecutter.main import cookiecutter
-
-    project = Path(cookiecutter(str(Path(__file__).parents[1]), no_input=True, output_dir=tmp_path))
+    project = bake()
     make(project, "train")
     # Stand-ins for the three images `make images` builds (the docker tier builds the real ones):
     # one tiny image, imported from an empty tarball, tagged with each name.

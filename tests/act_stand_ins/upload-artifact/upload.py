@@ -7,7 +7,9 @@ from pathlib import Path
 
 store = Path(os.environ["ACT_STAND_IN_ARTIFACTS"]) / os.environ["NAME"]
 hidden = os.environ.get("HIDDEN", "false").lower() == "true"
-if store.exists():  # the real action refuses to upload one name twice in a run
+if store.exists() and os.environ.get("OVERWRITE", "false").lower() == "true":
+    shutil.rmtree(store)
+if store.exists():  # the real action refuses to upload one name twice in a run (unless overwrite)
     sys.exit(f"upload-artifact stand-in: artifact {os.environ['NAME']!r} was already uploaded")
 
 
