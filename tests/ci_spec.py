@@ -11,32 +11,17 @@ from pathlib import Path
 
 import yaml
 
-PATHS = {
-    "github": ".github/workflows/ci.yml",
-    "gitlab": ".gitlab-ci.yml",
-    "circleci": ".circleci/config.yml",
-}
-EVERY = "every branch"
-DEFAULT = "default branch"
-APPROVAL = "default branch + approval"
-
+# fmt: off
+PATHS = {"github": ".github/workflows/ci.yml", "gitlab": ".gitlab-ci.yml", "circleci": ".circleci/config.yml"}
+EVERY, DEFAULT, APPROVAL = "every branch", "default branch", "default branch + approval"
 # The shared pipeline: Makefile targets in stages; every target of a stage waits (through `needs`)
 # for every target of the stages before it. Composite targets (promote) count as their parts.
-PIPELINE = [
-    ["lint"],
-    ["test"],
-    ["validate"],
-    ["train"],
-    ["gate"],
-    ["images", "push"],
-    ["staging-up", "smoke"],
-    ["promote-images", "promote-model"],
-]
+PIPELINE = [["lint"], ["test"], ["validate"], ["train"], ["gate"],
+            ["images", "push"], ["staging-up", "smoke"], ["promote-images", "promote-model"]]
 DEPLOY = {target for stage in PIPELINE[5:] for target in stage}
-PRODUCTION = {"promote-images", "promote-model"}
+PRODUCTION = set(PIPELINE[-1])
 THRESHOLDS = ("ML_MIN_F1", "ML_MAX_LATENCY_MS")  # from settings.py; no provider may override them
 
-# fmt: off
 GITHUB = {
     # job           needs          make calls, in order (`install`: the local setup action)      runs on
     "lint":       ([],           ["install", "lint"],                                           EVERY),
@@ -111,7 +96,7 @@ def _list(value) -> list:
     return [value] if isinstance(value, str) else list(value or [])
 
 
-GITHUB_DEFAULT_BRANCH = "github.ref_name == github.event.repository.default_branch"
+ON_DEFAULT_BRANCH = "github.ref_name == github.event.repository.default_branch"
 APPROVERS = {"production"}  # environments with required reviewers
 
 
@@ -124,9 +109,7 @@ def github(config: dict) -> dict:
             action = (config.get(LOCAL_ACTIONS) or {}).get(step.get("uses"), {})
             for inner in [step, *(action.get("runs") or {}).get("steps", [])]:
                 calls += make_calls(inner.get("run"), {**env, **(inner.get("env") or {})})
-        runs = {None: EVERY, GITHUB_DEFAULT_BRANCH: DEFAULT}.get(
-            job.get("if"), f"if: {job.get('if')}"
-        )
+        runs = {None: EVERY, ON_DEFAULT_BRANCH: DEFAULT}.get(job.get("if"), f"if: {job.get('if')}")
         environment = job.get("environment")
         if (environment.get("name") if isinstance(environment, dict) else environment) in APPROVERS:
             runs = APPROVAL if runs == DEFAULT else f"{runs} + approval"
@@ -137,8 +120,6 @@ def github(config: dict) -> dict:
 
 
 GITLAB_GLOBALS = {"default", "include", "stages", "variables", "workflow", "spec"}
-
-
 GITLAB_RULES = {
     "[]": EVERY,
     str([{"if": "$CI_COMMIT_BRANCH == $CI_DEFAULT_BRANCH"}]): DEFAULT,
@@ -164,20 +145,19 @@ def gitlab(config: dict) -> dict:
         layers = [job, *(config.get(parent, {}) for parent in reversed(_list(job.get("extends"))))]
         get = lambda key: next((layer[key] for layer in layers if key in layer), None)  # noqa: E731
         env = {**(config.get("variables") or {}), **(get("variables") or {})}
-        script = "\n".join(
-            sum((_list(get(k)) for k in ("before_script", "script", "after_script")), [])
-        )
+        script = "\n".join(_list(get("before_script")) + _list(get("script")))
+        script += "\n" + "\n".join(_list(get("after_script")))
         needs = [n["job"] if isinstance(n, dict) else n for n in get("needs") or []]
         jobs[name] = (needs, make_calls(script, env), _gitlab_runs(get("rules"), job))
     return jobs
 
 
+MAIN_ONLY = {"branches": {"only": ["main"]}}
+
+
 def _circleci_runs(settings: dict) -> str:
-    filters = settings.get("filters")
-    main_only = {"branches": {"only": ["main"]}}
-    runs = {None: EVERY, str(main_only): DEFAULT}.get(
-        filters and str(filters), f"filters: {filters}"
-    )
+    filters = str(settings.get("filters"))
+    runs = {"None": EVERY, str(MAIN_ONLY): DEFAULT}.get(filters, f"filters: {filters}")
     if settings.get("type") == "approval":
         return APPROVAL if runs == DEFAULT else f"{runs} + approval"
     return runs + (f", type: {settings['type']}" if "type" in settings else "")

@@ -12,20 +12,17 @@ from pathlib import Path
 import pytest
 import yaml
 
-from ci_spec import LOCAL_ACTIONS, PATHS, load
+from ci_spec import EVERY, LOCAL_ACTIONS, PATHS, READERS, load
 from conftest import NODE_BIN, broken_copy, make, require_tool, run, skip_or_fail
 
 pytestmark = pytest.mark.baked
 
 GITHUB, GITLAB, CIRCLECI = PATHS.values()
-BAKES = {
+BAKES = {  # Python versions cycled; odd names must still give valid YAML and scripts
     "default": {},
-    "py3.13-wine-forest-sklearn": {
-        "python_version": "3.13",
-        "dataset": "wine",
-        "model": "random_forest",
-        "serving_runtime": "sklearn",
-    },
+    "py3.13-wine-forest-sklearn": dict(
+        python_version="3.13", dataset="wine", model="random_forest", serving_runtime="sklearn"
+    ),
     "py3.12-quoted-name": {"project_name": 'Ann\'s "Fraud" \\ Model', "python_version": "3.12"},
 }
 # The action pins of ../shared/CI_REFERENCE.md (checked there against the tags).
@@ -233,6 +230,18 @@ def test_github_artifacts_uploaded_after_a_failure_overwrite_on_a_rerun(project)
     assert uploads
     for job, step in uploads:
         assert step["with"].get("overwrite") is True or "if" not in step, job
+
+
+def test_gitlab_dind_pulls_through_a_mirror_and_merge_request_widgets_only_where_they_show(project):
+    jobs = {name: job for name, job in load(project, "gitlab").items() if isinstance(job, dict)}
+    services = [service for job in jobs.values() for service in job.get("services", [])]
+    assert services and all(
+        "--registry-mirror=https://mirror.gcr.io" in s["command"] for s in services
+    )
+    # `expose_as` shows in merge requests only: never on a job that runs on the default branch only.
+    runs = READERS["gitlab"](load(project, "gitlab"))
+    exposed = [name for name, job in jobs.items() if "expose_as" in str(job.get("artifacts"))]
+    assert exposed and [name for name in exposed if runs[name][2] != EVERY] == []
 
 
 def test_every_ci_file_uses_the_answered_python_version(project):
