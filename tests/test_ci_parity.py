@@ -107,6 +107,7 @@ MUTATIONS = [
     ("gitlab",   ("staging", "rules"),                          [{"when": "on_success"}], "staging: runs on \"rules:"),
     ("gitlab",   ("production", "rules", 0, "when"),            DELETE,          "production: runs on 'default branch'"),
     ("gitlab",   ("production", "when"),                        "manual",        "production: runs on 'default branch + approval, when: manual'"),
+    ("gitlab",   ("images", "only"),                            ["main"],        "images: runs on \"default branch, only: ['main']\""),
     ("gitlab",   ("gate", "allow_failure"),                     True,            "gate: runs on 'every branch, allow_failure: True'"),
     ("gitlab",   ("gate", "script", 0),                         "make gate || true", "gate: make calls ['gate || true'"),
     ("gitlab",   ("variables", "ML_MIN_F1"),                    "0.5",           "threshold at /variables/ML_MIN_F1"),

@@ -1,13 +1,12 @@
-"""Executed tier: the generated pipelines really run on this host.
+"""Executed tier: the generated pipelines really run on this host, every job installing for real
+(`make install`: uv, from a warm cache, into the job's own .venv).
 
 gitlab-ci-local runs .gitlab-ci.yml lint → test → validate → train → gate with the shell executor
 and shell isolation (each job in its own copy of the work tree, the model passed only as the
-artifact of `train`), and evaluates its rules off and on the default branch. act runs the GitHub
-workflow the same way, with the remote actions replaced by tests/act_stand_ins/ (see its README).
-Every job installs for real (`make install`: uv from a warm cache into the job's own .venv).
-Jobs that need a Docker daemon cannot run here: the docker tier builds the images, and the last
-test here runs the delivery targets (`make push`, `make promote`) against a real engine and a
-registry on loopback.
+artifact of `train`) and evaluates its rules; act runs the GitHub workflow with the remote actions
+replaced by tests/act_stand_ins/ (see its README). Jobs that need a Docker daemon cannot run here:
+the docker tier builds the images, and the last test runs the delivery targets (`make push`,
+`make promote`) against a real engine and a registry on loopback.
 """
 
 import json
@@ -31,15 +30,14 @@ JOBS = ["lint", "test", "validate", "train", "gate"]
 STAND_INS = Path(__file__).parent / "act_stand_ins"
 
 
-def host_env(**extra) -> dict:
-    """This environment for a CI runner: the venv's tools and node 22 first, a warm uv cache, and
-    no make variables of ours (a VENV leaking into `make install` would replace the template's
-    own virtualenv)."""
+def host_env() -> dict:
+    """For a CI runner: the venv's tools and node 22 first, a warm uv cache, and no make variables
+    of ours (a VENV leaking into `make install` would replace the template's own virtualenv)."""
     drop = {"VENV", "MAKEFLAGS", "MFLAGS", "MAKELEVEL", "VIRTUAL_ENV", "CI"}
     env = {k: v for k, v in os.environ.items() if k not in drop and not k.startswith("GITHUB_")}
     cache = run([require_tool("uv"), "cache", "dir"], cwd=Path.cwd()).stdout.strip()
     path = os.pathsep.join([str(PROJECT_VENV / "bin"), str(NODE_BIN), env["PATH"]])
-    return {**env, "PATH": path, "UV_CACHE_DIR": cache, **extra}
+    return {**env, "PATH": path, "UV_CACHE_DIR": cache}
 
 
 def git_work_tree(source: Path, into: Path, commit: bool = False) -> Path:

@@ -4,6 +4,7 @@ CircleCI parser); GitHub's pins, permissions and timeouts; no shell block over t
 """
 
 import json
+import os
 import re
 import shutil
 import subprocess
@@ -60,7 +61,7 @@ def gitlab_ci_local(project: Path) -> subprocess.CompletedProcess:
         shutil.copytree(project, project.parent / f"{project.name}-git", dirs_exist_ok=True)
     )
     run("git init -q -b main && git add -A", cwd=work)
-    env = {"PATH": f"{NODE_BIN}:{subprocess.os.environ['PATH']}"}  # node 22
+    env = {"PATH": f"{NODE_BIN}{os.pathsep}{os.environ['PATH']}"}  # node 22
     return run([require_tool("gitlab-ci-local"), "--list"], cwd=work, env=env, check=False)
 
 
@@ -165,11 +166,16 @@ def test_the_checker_catches_a_broken_copy(
     assert result.returncode != 0 and expected in result.stdout + result.stderr, result.stdout
 
 
-def test_no_shell_block_is_longer_than_three_lines(project):
-    long = [
-        (where, text) for where, _, text in shell_blocks(project) if text.strip().count("\n") > 2
-    ]
-    assert long == []
+def test_no_shell_block_is_longer_than_three_lines_or_traces_its_commands(project):
+    blocks = [(where, text) for where, _, text in shell_blocks(project)]
+    assert [b for b in blocks if b[1].strip().count("\n") > 2 or "set -x" in b[1]] == []
+
+
+def test_every_gitlab_job_has_a_timeout(project):
+    config = load(project, "gitlab")
+    for name, job in config.items():
+        if isinstance(job, dict) and ("script" in job or "extends" in job):
+            assert re.fullmatch(r"\d+ (minutes|hours?)", job.get("timeout", "")), name
 
 
 def github_steps(project: Path) -> list:
@@ -223,13 +229,17 @@ def test_github_default_branch_runs_never_wait_on_each_other_only_deploys_queue(
     }
 
 
-def test_github_artifacts_uploaded_after_a_failure_overwrite_on_a_rerun(project):
-    uploads = [
-        (job, s) for job, s in github_steps(project) if "upload-artifact@" in s.get("uses", "")
+def test_github_reports_and_uploads_after_a_failure_and_a_rerun_overwrites_them(project):
+    steps = github_steps(project)
+    for job, step in steps:
+        if "make report" in step.get("run", "") or "upload-artifact@" in step.get("uses", ""):
+            if "if" in step or "make report" in step.get("run", ""):
+                assert step["if"] == "${{ !cancelled() }}", job  # not always(): cancel stops it
+            if "if" in step and "uses" in step:
+                assert step["with"]["overwrite"] is True, job  # no 409 on a re-run
+    assert [s["if"] for _, s in steps if "always()" in s.get("if", "")] == [
+        "${{ always() && env.STAGING_SSH == '' }}"  # only the ephemeral staging's teardown
     ]
-    assert uploads
-    for job, step in uploads:
-        assert step["with"].get("overwrite") is True or "if" not in step, job
 
 
 def test_gitlab_dind_pulls_through_a_mirror_and_merge_request_widgets_only_where_they_show(project):
