@@ -12,6 +12,10 @@ OPTIONAL_PATHS = {
     "use_gitlab_ci": [".gitlab-ci.yml"],
     "use_circleci": [".circleci"],
 }
+# (option, answer) -> paths that exist only with that answer
+PATHS_FOR_ANSWER = {
+    ("dataset", "csv"): ["data"],  # the example table of "your own data"
+}
 
 
 def remove(path):
@@ -66,6 +70,10 @@ def record_origin():
 def main():
     for option, paths in OPTIONAL_PATHS.items():
         if not ANSWERS[option]:
+            for path in paths:
+                remove(path)
+    for (option, answer), paths in PATHS_FOR_ANSWER.items():
+        if ANSWERS[option] != answer:
             for path in paths:
                 remove(path)
     if ANSWERS["license"] == "Proprietary":

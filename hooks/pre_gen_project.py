@@ -10,8 +10,8 @@ ANSWERS = json.loads(r"""{{ cookiecutter | tojson }}""")
 
 CHOICES = {
     "python_version": ("3.11", "3.12", "3.13"),
-    "dataset": ("breast_cancer", "wine"),
-    "model": ("logistic_regression", "random_forest"),
+    "dataset": ("breast_cancer", "wine", "csv"),
+    "model": ("logistic_regression", "random_forest", "gradient_boosting"),
     "serving_runtime": ("onnx", "sklearn"),
     "license": ("MIT", "BSD-3-Clause", "Apache-2.0", "Proprietary"),
 }

@@ -171,7 +171,6 @@ def measure(server: Server, batch_request: bytes, args) -> dict:
 
 def targets(contract: dict) -> dict:
     """How to start each server and what one request looks like for it."""
-    names = [feature["name"] for feature in contract["features"]]
     model_uri = f"models:/{contract['model_name']}/{contract['model_version']}"
     python = sys.executable
     return {
@@ -189,7 +188,7 @@ def targets(contract: dict) -> dict:
                 "warning",
             ],
             "/predict",
-            lambda rows: {"rows": [dict(zip(names, r)) for r in rows]},
+            lambda rows: {"rows": rows},
         ),
         "mlflow serve": (
             lambda port: [
@@ -210,7 +209,7 @@ def targets(contract: dict) -> dict:
                 "1",
             ],
             "/invocations",
-            lambda rows: {"inputs": rows},
+            lambda rows: {"dataframe_records": rows},
         ),
     }
 
@@ -230,7 +229,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"bench: no model at {contract_path.resolve()}: run `make train` first.")
         return 1
     contract = json.loads(contract_path.read_text())
-    row = [feature["default"] for feature in contract["features"]]
+    row = {feature["name"]: feature["default"] for feature in contract["features"]}
     os.environ.setdefault("MLFLOW_TRACKING_URI", settings.mlflow_tracking_uri)
 
     chosen = targets(contract)

@@ -13,7 +13,11 @@ import pytest
 from fastapi.testclient import TestClient
 
 from {{ cookiecutter.__package_name }} import api, train
-from {{ cookiecutter.__package_name }}.settings import CONTRACT_FILE, get_settings
+from {{ cookiecutter.__package_name }}.data import Data, load_data
+from {{ cookiecutter.__package_name }}.settings import CONTRACT_FILE, Settings, get_settings
+
+# The table ML_DATA_PATH names by default, wherever the tests run from.
+DATA_PATH = Path(__file__).resolve().parents[1] / Settings.model_fields["data_path"].default
 
 
 @dataclass
@@ -30,16 +34,31 @@ class Trained:
     def features(self) -> list[str]:
         return [feature["name"] for feature in self.contract["features"]]
 
-    def default_row(self) -> dict[str, float]:
-        """One valid row: every feature at its default (the training median)."""
+    @property
+    def numbers(self) -> list[str]:
+        return [f["name"] for f in self.contract["features"] if f["kind"] == "number"]
+
+    @property
+    def categories(self) -> list[str]:
+        return [f["name"] for f in self.contract["features"] if f["kind"] == "category"]
+
+    def default_row(self) -> dict:
+        """One valid row: every feature at its default (median number, most frequent category)."""
         return {feature["name"]: feature["default"] for feature in self.contract["features"]}
+
+    def held_out(self) -> Data:
+        """The split the model was trained and scored on."""
+        trained_with = {"dataset", "data_path", "target", "seed", "test_size"}
+        update = {k: v for k, v in self.metrics.items() if k in trained_with}
+        return load_data(get_settings().model_copy(update=update))
 
 
 def forget_outside_settings(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Drop ML_* and MLFLOW_* variables of the shell so that the tests see the defaults."""
+    """Drop the shell's ML_* and MLFLOW_* variables: tests see the defaults (table by full path)."""
     for name in list(os.environ):
         if name.startswith(("ML_", "MLFLOW_")):
             monkeypatch.delenv(name)
+    monkeypatch.setenv("ML_DATA_PATH", str(DATA_PATH))
 
 
 def use_model(monkeypatch: pytest.MonkeyPatch, model_dir: Path, tracking_uri: str) -> None:

@@ -3,11 +3,11 @@
 import json
 
 import joblib
-import numpy as np
 import pytest
 from fastapi.testclient import TestClient
 
 from {{ cookiecutter.__package_name }} import api, serving
+from {{ cookiecutter.__package_name }}.data import as_columns
 from {{ cookiecutter.__package_name }}.settings import SKLEARN_FILE, get_settings
 
 
@@ -41,8 +41,9 @@ def test_predicts_one_row(client, trained):
 
 
 def test_predicts_a_batch_in_order(client, trained):
-    lowest = {feature["name"]: feature["min"] for feature in trained.contract["features"]}
-    highest = {feature["name"]: feature["max"] for feature in trained.contract["features"]}
+    numbers = [feature for feature in trained.contract["features"] if feature["kind"] == "number"]
+    lowest = trained.default_row() | {feature["name"]: feature["min"] for feature in numbers}
+    highest = trained.default_row() | {feature["name"]: feature["max"] for feature in numbers}
     rows = [trained.default_row(), lowest, highest]
     response = client.post("/predict", json={"rows": rows})
     assert response.status_code == 200, response.text
@@ -87,26 +88,50 @@ def test_rejects_a_row_with_a_missing_feature(client, trained):
     del row[missing]
     response = client.post("/predict", json={"rows": [row]})
     assert_refused(response, missing)
-    assert "missing" in response.text
+    assert "Field required" in response.text
 
 
 def test_rejects_a_row_with_an_unknown_feature(client, trained):
     row = trained.default_row() | {"not a feature": 1.0}
     response = client.post("/predict", json={"rows": [row]})
     assert_refused(response, "not a feature")
-    assert "unknown" in response.text
+    assert "Extra inputs are not permitted" in response.text
 
 
-@pytest.mark.parametrize("value", ["twelve", None, [1.0]], ids=["string", "null", "list"])
-def test_rejects_a_value_that_is_not_a_number(client, trained, value):
-    name = trained.features[-1]
+@pytest.mark.parametrize(
+    "value",
+    ["twelve", None, [1.0], True, False, "12.5", "1e3"],
+    ids=["string", "null", "list", "true", "false", "numeric-string", "exponent-string"],
+)
+def test_rejects_a_value_that_is_not_a_json_number_for_a_number(client, trained, value):
+    name = trained.numbers[-1]
     response = client.post("/predict", json={"rows": [trained.default_row() | {name: value}]})
     assert_refused(response, name)
+    assert "valid number" in response.text
+
+
+def test_takes_an_integer_for_a_number(client, trained):
+    name = trained.numbers[0]
+    row = trained.default_row() | {name: round(trained.default_row()[name])}
+    assert client.post("/predict", json={"rows": [row]}).status_code == 200
+
+
+def test_openapi_types_every_feature(client, trained):
+    schemas = client.get("/openapi.json").json()["components"]["schemas"]
+    row = schemas["Row"]
+    assert row["required"] == trained.features
+    assert row["additionalProperties"] is False
+    for feature in trained.contract["features"]:
+        prop = row["properties"][feature["name"]]
+        if feature["kind"] == "number":
+            assert prop["type"] == "number"
+        else:
+            assert prop["type"] == "string" and prop["enum"] == feature["values"]
 
 
 @pytest.mark.parametrize("literal", ["NaN", "Infinity", "-Infinity"])
 def test_rejects_nan_and_infinity(client, trained, literal):
-    name = trained.features[0]
+    name = trained.numbers[0]
     text = json.dumps({"rows": [trained.default_row() | {name: "__value__"}]})
     response = post_raw(client, text.replace('"__value__"', literal))
     assert_refused(response, name)
@@ -156,6 +181,33 @@ def test_refuses_to_start_without_a_model_and_says_how_to_make_one(monkeypatch, 
 def test_the_sklearn_runtime_serves_the_trained_pipeline_itself(trained):
     contract, model = serving.load(trained.model_dir, "sklearn")
     pipeline = joblib.load(trained.model_dir / SKLEARN_FILE)
-    rows = np.array([list(trained.default_row().values())])
+    X_test = trained.held_out().X_test
     assert contract == trained.contract
-    assert model.predict_proba(rows) == pytest.approx(pipeline.predict_proba(rows))
+    assert model.predict_proba(as_columns(X_test)) == pytest.approx(pipeline.predict_proba(X_test))
+{%- if cookiecutter.dataset == "csv" %}
+
+
+def test_rejects_a_category_outside_the_allowed_values_naming_them(client, trained):
+    [feature, *_] = [f for f in trained.contract["features"] if f["kind"] == "category"]
+    row = trained.default_row() | {feature["name"]: "Atlantis"}
+    response = client.post("/predict", json={"rows": [row]})
+    assert_refused(response, feature["name"])
+    assert all(repr(value) in response.text for value in feature["values"])
+
+
+@pytest.mark.parametrize("value", [1, True, None], ids=["number", "boolean", "null"])
+def test_rejects_a_category_that_is_not_a_string(client, trained, value):
+    name = trained.categories[0]
+    response = client.post("/predict", json={"rows": [trained.default_row() | {name: value}]})
+    assert_refused(response, name)
+
+
+def test_a_missing_category_is_named_with_its_allowed_values(client, trained):
+    [feature, *_] = [f for f in trained.contract["features"] if f["kind"] == "category"]
+    row = trained.default_row()
+    del row[feature["name"]]
+    response = client.post("/predict", json={"rows": [row]})
+    assert_refused(response, feature["name"])
+    [error] = response.json()["detail"]
+    assert error["msg"] == "Field required: one of " + ", ".join(map(repr, feature["values"]))
+{%- endif %}

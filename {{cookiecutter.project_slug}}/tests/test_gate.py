@@ -12,7 +12,7 @@ import numpy as np
 import onnx
 {%- endif %}
 
-from {{ cookiecutter.__package_name }} import serving, train
+from {{ cookiecutter.__package_name }} import serving
 from {{ cookiecutter.__package_name }}.pipeline import gate
 from {{ cookiecutter.__package_name }}.settings import METRICS_FILE, SKLEARN_FILE, get_settings
 {%- if cookiecutter.serving_runtime == "onnx" %}
@@ -77,8 +77,7 @@ def test_fails_when_the_metrics_file_is_missing(monkeypatch, tmp_path, capsys):
 
 
 def test_parity_check_refuses_drifted_probabilities_and_changed_labels(trained):
-    metrics = trained.metrics
-    data = train.load_data(metrics["dataset"], metrics["test_size"], metrics["seed"])
+    data = trained.held_out()
     probabilities = joblib.load(trained.model_dir / SKLEARN_FILE).predict_proba(data.X_test)
     limit = get_settings().max_parity_diff
 

@@ -30,13 +30,8 @@ def test_computes_binary_f1_for_two_classes_and_macro_f1_for_more(trained):
     assert f"F1 ({expected})" in trained.output
 
 
-def held_out(metrics: dict) -> train.Data:
-    """The split the model was trained and scored on."""
-    return train.load_data(metrics["dataset"], metrics["test_size"], metrics["seed"])
-
-
 def test_f1_is_the_held_out_f1_of_the_saved_model(trained):
-    data = held_out(trained.metrics)
+    data = trained.held_out()
     predicted = joblib.load(trained.model_dir / SKLEARN_FILE).predict(data.X_test)
     f1 = f1_score(data.y_test, predicted, average=trained.metrics["f1_average"])
     assert trained.metrics["f1"] == pytest.approx(f1)
@@ -49,11 +44,15 @@ def test_writes_metrics_and_the_request_contract(trained):
     assert (trained.model_dir / METRICS_FILE).is_file()
     assert (trained.model_dir / CONTRACT_FILE).is_file()
     contract = trained.contract
-    data = held_out(trained.metrics)
+    data = trained.held_out()
     assert trained.features == data.features
     assert contract["classes"] == data.classes
     for feature in contract["features"]:
-        assert feature["min"] <= feature["default"] <= feature["max"]
+        if feature["kind"] == "number":
+            assert feature["min"] <= feature["default"] <= feature["max"]
+        else:
+            assert feature["values"] == data.categories[feature["name"]]
+            assert feature["default"] in feature["values"]
     assert contract["model_version"] == trained.metrics["model_version"]
 
 
@@ -97,5 +96,16 @@ def test_help_describes_the_options_and_the_environment(capsys):
 
 
 def test_refuses_an_unknown_model_naming_the_choices():
-    with pytest.raises(ValueError, match="logistic_regression"):
-        train.build_model("naive_bayes", seed=0)
+    with pytest.raises(ValueError, match="logistic_regression, random_forest, gradient_boosting"):
+        train.build_model("naive_bayes", 0, ["x"], [])
+
+
+def test_stops_on_bad_data_before_writing_model(monkeypatch, tmp_path):
+    (tmp_path / "empty.csv").write_text("")
+    monkeypatch.setenv("ML_DATASET", "csv")
+    monkeypatch.setenv("ML_DATA_PATH", str(tmp_path / "empty.csv"))
+    monkeypatch.setenv("ML_MODEL_DIR", str(tmp_path / "model"))
+    get_settings.cache_clear()
+    with pytest.raises(SystemExit, match="train: data: .*empty.csv .* is empty"):
+        train.main([])
+    assert not (tmp_path / "model").exists()

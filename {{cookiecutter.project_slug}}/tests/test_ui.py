@@ -31,9 +31,18 @@ def api_answer(status: int, **content) -> httpx.Response:
 def test_shows_one_input_per_feature_with_the_contract_defaults(api_behind_httpx, trained):
     app = run_ui()
     assert not app.exception
-    shown = {field.label: field.value for field in app.number_input}  # column by column
-    assert len(app.number_input) == len(trained.features)
+    numbers = {field.label: field for field in app.number_input}
+    categories = {field.label: field for field in app.selectbox}
+    assert sorted(numbers) == sorted(trained.numbers)
+    assert sorted(categories) == sorted(trained.categories)
+    shown = {label: field.value for label, field in (numbers | categories).items()}
     assert shown == trained.default_row()
+    for feature in trained.contract["features"]:
+        if feature["kind"] == "number":
+            field = numbers[feature["name"]]
+            assert (field.min, field.max) == (feature["min"], feature["max"])
+        else:
+            assert categories[feature["name"]].options == feature["values"]
     assert trained.contract["model_version"] in app.caption[0].value
 
 
@@ -54,11 +63,17 @@ def test_shows_the_predicted_label_and_a_probability_chart(api_behind_httpx, cli
 
 def test_sends_the_values_typed_in(api_behind_httpx, trained):
     app = run_ui()
-    app.number_input[0].set_value(trained.contract["features"][0]["max"])
+    [number, *_] = [f for f in trained.contract["features"] if f["kind"] == "number"]
+    next(f for f in app.number_input if f.label == number["name"]).set_value(number["max"])
+    for field in app.selectbox:  # the last allowed value of every category
+        field.set_value(field.options[-1])
     predict(app)
     _, post = api_behind_httpx
     [row] = post.call_args.kwargs["json"]["rows"]
-    assert row[trained.features[0]] == trained.contract["features"][0]["max"]
+    assert row[number["name"]] == number["max"]
+    for feature in trained.contract["features"]:
+        if feature["kind"] == "category":
+            assert row[feature["name"]] == feature["values"][-1]
     assert list(row) == trained.features
 
 

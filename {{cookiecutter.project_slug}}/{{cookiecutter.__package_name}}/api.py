@@ -2,24 +2,49 @@
 
 import json
 from contextlib import asynccontextmanager
-from typing import Annotated
+from typing import Annotated, Literal
 
-import numpy as np
 from fastapi import FastAPI, Request, Response
 from fastapi.exceptions import RequestValidationError
-from pydantic import BaseModel, Field, ValidationError
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    Strict,
+    ValidationError,
+    create_model,
+    with_config,
+)
+from typing_extensions import TypedDict
 
 from . import serving
 from .settings import PROJECT_NAME, RUNTIME, get_settings
 
-# JSON numbers only: NaN and infinity are refused with a 422 that names the feature.
-Number = Annotated[float, Field(allow_inf_nan=False)]
+# A JSON number, finite: no NaN or infinity, and, strictly, no `true` or "12.5" taken for one.
+Number = Annotated[float, Strict(), Field(allow_inf_nan=False)]
 
 
 class PredictRequest(BaseModel):
-    """One row or a batch of rows, each a mapping of every feature name to a number."""
+    """One row or a batch of rows, each a mapping of every feature name to its value."""
 
-    rows: list[dict[str, Number]] = Field(min_length=1)
+    rows: list[dict[str, float | str]] = Field(min_length=1)
+
+
+def request_model(features: list[dict]) -> type[BaseModel]:
+    """PredictRequest typed by the contract: a number or one of the allowed values per feature."""
+    fields = {
+        feature["name"]: Annotated[
+            Number if feature["kind"] == "number" else Literal[tuple(feature["values"])],
+            Field(title=feature["name"]),
+        ]
+        for feature in features
+    }
+    row = with_config(ConfigDict(extra="forbid"))(TypedDict("Row", fields))
+    return create_model(
+        "PredictRequest",
+        __doc__=PredictRequest.__doc__,
+        rows=(Annotated[list[row], Field(min_length=1)], ...),
+    )
 
 
 PREDICT_BODY = {
@@ -46,7 +71,8 @@ async def lifespan(app: FastAPI):
     app.state.contract = contract
     app.state.model = model
     app.state.features = [feature["name"] for feature in contract["features"]]
-    app.state.feature_set = set(app.state.features)
+    app.state.allowed = {f["name"]: f["values"] for f in contract["features"] if "values" in f}
+    app.state.request_model = request_model(contract["features"])
     app.state.max_batch = settings.max_batch
     yield
 
@@ -58,25 +84,24 @@ def field_error(loc: tuple, msg: str, kind: str) -> dict:
     return {"loc": ("body", "rows", *loc), "msg": msg, "type": kind}
 
 
-def to_matrix(rows: list[dict[str, float]], state) -> np.ndarray:
-    """Rows in the model's feature order, or a 422 naming every missing or unknown feature."""
+def to_columns(rows: list[dict], state) -> list[list]:
+    """One list of values per feature, in the contract's order (rows are complete: validated)."""
     if len(rows) > state.max_batch:
         message = f"at most {state.max_batch} rows per request, got {len(rows)}"
         raise RequestValidationError([field_error((), message, "too_long")])
-    if all(row.keys() == state.feature_set for row in rows):  # one set comparison per row
-        return np.array([[row[name] for name in state.features] for row in rows])
+    return [[row[name] for row in rows] for name in state.features]
+
+
+def refusal(exc: ValidationError, allowed: dict) -> RequestValidationError:
+    """pydantic's errors under `body`; a missing category also names its allowed values."""
     errors = []
-    for index, row in enumerate(rows):
-        errors += [
-            field_error((index, name), "missing feature", "missing")
-            for name in state.features
-            if name not in row
-        ]
-        errors += [
-            field_error((index, name), "unknown feature", "extra")
-            for name in row.keys() - state.feature_set
-        ]
-    raise RequestValidationError(errors)
+    for error in exc.errors(include_url=False, include_input=False):  # a NaN cannot be echoed
+        if error["type"] == "missing" and error["loc"][-1] in allowed:
+            name = error["loc"][-1]
+            values = ", ".join(repr(value) for value in allowed[name])
+            error["msg"] = f"Field required: one of {values}"
+        errors.append({**error, "loc": ("body", *error["loc"])})
+    return RequestValidationError(errors)
 
 
 # Declared first: routes are matched in order, and this is the one that must be fast.
@@ -87,21 +112,16 @@ def to_matrix(rows: list[dict[str, float]], state) -> np.ndarray:
 @app.post("/predict", response_model=PredictResponse, openapi_extra={"requestBody": PREDICT_BODY})
 async def predict(request: Request) -> Response:
     """Class label and class probabilities for each row."""
-    try:
-        body = PredictRequest.model_validate_json(await request.body())
-    except ValidationError as exc:
-        raise RequestValidationError(
-            [  # without the input: a NaN cannot be echoed back in JSON
-                {**error, "loc": ("body", *error["loc"])}
-                for error in exc.errors(include_url=False, include_input=False)
-            ]
-        ) from None
     state = request.app.state
-    X = to_matrix(body.rows, state)
+    try:
+        body = state.request_model.model_validate_json(await request.body())
+    except ValidationError as exc:
+        raise refusal(exc, state.allowed) from None
+    columns = to_columns(body.rows, state)
     classes = state.contract["classes"]
     predictions = [
         {"label": classes[p.index(max(p))], "probabilities": dict(zip(classes, p))}
-        for p in state.model.predict_proba(X).tolist()
+        for p in state.model.predict_proba(columns).tolist()
     ]
     content = {"predictions": predictions, "model_version": state.contract["model_version"]}
     return Response(json.dumps(content), media_type="application/json")
@@ -127,15 +147,19 @@ async def ready(request: Request) -> dict:
 
 @app.get("/model")
 async def model_contract(request: Request) -> dict:
-    """The request contract: feature names with defaults and ranges, and the class names."""
+    """The request contract: each feature a number (range, default) or a category (values,
+    default), and the class names."""
     return request.app.state.contract
 
 
 def openapi() -> dict:
-    """The OpenAPI document, with a request example built from the loaded model's features."""
+    """The OpenAPI document: the request typed per feature, with an example from the model."""
     schema = FastAPI.openapi(app)
-    schema["components"]["schemas"]["PredictRequest"] = PredictRequest.model_json_schema()
     contract = getattr(app.state, "contract", None)
+    model = request_model(contract["features"]) if contract else PredictRequest
+    request_schema = model.model_json_schema(ref_template="#/components/schemas/{model}")
+    schema["components"]["schemas"].update(request_schema.pop("$defs", {}))
+    schema["components"]["schemas"]["PredictRequest"] = request_schema
     if contract:
         example = {"rows": [{f["name"]: f["default"] for f in contract["features"]}]}
         body = schema["paths"]["/predict"]["post"]["requestBody"]["content"]["application/json"]

@@ -25,11 +25,20 @@ class OnnxModel:
         self.session = onnxruntime.InferenceSession(
             str(path), options, providers=["CPUExecutionProvider"]
         )
-        self.input_name = self.session.get_inputs()[0].name
+        # One input per feature, in the contract's order: numbers as float32, categories as text.
+        self.inputs = [
+            (i.name, object if i.type == "tensor(string)" else np.float32)
+            for i in self.session.get_inputs()
+        ]
         self.outputs = [self.session.get_outputs()[1].name]  # [label, probabilities]
 
-    def predict_proba(self, X: np.ndarray) -> np.ndarray:
-        return self.session.run(self.outputs, {self.input_name: X.astype(np.float32)})[0]
+    def predict_proba(self, columns: list[list]) -> np.ndarray:
+        """Probabilities for rows given as one list of values per feature (contract order)."""
+        feed = {
+            name: np.array(values, dtype=dtype).reshape(-1, 1)
+            for (name, dtype), values in zip(self.inputs, columns)
+        }
+        return self.session.run(self.outputs, feed)[0]
 
 
 class SklearnModel:
@@ -42,9 +51,13 @@ class SklearnModel:
         # The API rejects NaN and infinity before the model sees them.
         sklearn.set_config(assume_finite=True)
         self.pipeline = joblib.load(path)
+        self.features = list(self.pipeline.feature_names_in_)
 
-    def predict_proba(self, X: np.ndarray) -> np.ndarray:
-        return self.pipeline.predict_proba(X)
+    def predict_proba(self, columns: list[list]) -> np.ndarray:
+        """Probabilities for rows given as one list of values per feature (contract order)."""
+        import pandas as pd  # the pipeline picks its columns by name
+
+        return self.pipeline.predict_proba(pd.DataFrame(dict(zip(self.features, columns))))
 
 
 RUNTIMES = {"onnx": (ONNX_FILE, OnnxModel), "sklearn": (SKLEARN_FILE, SklearnModel)}

@@ -7,8 +7,9 @@ from typing import Literal
 from pydantic import AliasChoices, Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-Dataset = Literal["breast_cancer", "wine"]
-Model = Literal["logistic_regression", "random_forest"]
+# "csv": your own table (ML_DATA_PATH, ML_TARGET, its schema in schema.py); the others ship with
+# scikit-learn. The model choices are the table MODELS in train.py.
+Dataset = Literal["csv", "breast_cancer", "wine"]
 Runtime = Literal["onnx", "sklearn"]
 
 PROJECT_NAME = {{ cookiecutter.project_name | tojson | replace('\\"', '\\u0022') }}  # noqa: E501
@@ -32,7 +33,9 @@ class Settings(BaseSettings):
 
     # training (developer 1)
     dataset: Dataset = {{ cookiecutter.dataset | tojson }}
-    model: Model = {{ cookiecutter.model | tojson }}
+    data_path: Path = Path("data/penguins.csv")  # CSV or Parquet, read when dataset is "csv"
+    target: str = "species"  # the column to predict, anywhere in the table
+    model: str = {{ cookiecutter.model | tojson }}
     seed: int = 42
     test_size: float = Field(0.2, gt=0, lt=1)
     model_dir: Path = Path("model")

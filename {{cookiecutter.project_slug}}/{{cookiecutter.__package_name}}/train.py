@@ -5,15 +5,17 @@ import json
 import time
 import urllib.request
 from pathlib import Path
-from typing import get_args
+from typing import Callable, NamedTuple, get_args
 
 import joblib
 import mlflow
-import numpy as np
 import onnx
 import sklearn
 from mlflow.models import infer_signature
-from sklearn.ensemble import RandomForestClassifier
+from sklearn.base import ClassifierMixin
+from sklearn.compose import ColumnTransformer
+from sklearn.ensemble import GradientBoostingClassifier, RandomForestClassifier
+from sklearn.impute import SimpleImputer
 from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import (
     ConfusionMatrixDisplay,
@@ -23,9 +25,9 @@ from sklearn.metrics import (
     recall_score,
 )
 from sklearn.pipeline import Pipeline
-from sklearn.preprocessing import StandardScaler
+from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
-from .data import Data, load_data
+from .data import MISSING, Data, DataError, load_data
 from .settings import (
     CONTRACT_FILE,
     METRICS_FILE,
@@ -33,23 +35,46 @@ from .settings import (
     RUNTIME,
     SKLEARN_FILE,
     Dataset,
-    Model,
     Settings,
     get_settings,
 )
 
 
-def build_model(model: str, seed: int) -> Pipeline:
-    """A scikit-learn Pipeline; every one here converts to ONNX with matching probabilities."""
-    if model == "logistic_regression":
-        steps = [("scale", StandardScaler()), ("classifier", LogisticRegression(max_iter=1000))]
-    elif model == "random_forest":
-        # Trees need no scaling, and without a float64 scaler in front they see exactly the
-        # float32 numbers ONNX Runtime feeds them, so both runtimes agree to ~1e-7.
-        steps = [("classifier", RandomForestClassifier(n_estimators=100, random_state=seed))]
-    else:
-        raise ValueError(f"unknown model {model!r}; choose one of {get_args(Model)}")
-    return Pipeline(steps)
+class Choice(NamedTuple):
+    build: Callable[[int], ClassifierMixin]  # seed -> an unfitted classifier
+    scale: bool = False  # standardise the numbers first (linear models need it, trees do not)
+
+
+# The model choices (ML_MODEL): adding one is one entry. Every one here converts to ONNX with the
+# same probabilities; one that does not stops `make train` with the way out.
+MODELS = {
+    "logistic_regression": Choice(lambda seed: LogisticRegression(max_iter=1000), scale=True),
+    "random_forest": Choice(
+        lambda seed: RandomForestClassifier(n_estimators=100, random_state=seed)
+    ),
+    "gradient_boosting": Choice(lambda seed: GradientBoostingClassifier(random_state=seed)),
+}
+
+
+def build_model(model: str, seed: int, numbers: list[str], categories: list[str]) -> Pipeline:
+    """Preprocessing that follows the columns, then the chosen classifier, in one Pipeline."""
+    if model not in MODELS:
+        raise ValueError(f"unknown model {model!r}; choose one of {', '.join(MODELS)}")
+    choice = MODELS[model]
+    # Trees see the float32 numbers ONNX Runtime feeds them without a float64 scaler in front,
+    # so both runtimes agree to ~1e-7.
+    number_steps = [("impute", SimpleImputer(strategy="median"))]
+    if choice.scale:
+        number_steps.append(("scale", StandardScaler()))
+    category_steps = [
+        ("impute", SimpleImputer(missing_values=MISSING, strategy="most_frequent")),
+        ("one_hot", OneHotEncoder(handle_unknown="ignore")),
+    ]
+    parts = [("numbers", Pipeline(number_steps), numbers)] if numbers else []
+    if categories:
+        parts.append(("categories", Pipeline(category_steps), categories))
+    prepare = ColumnTransformer(parts)
+    return Pipeline([("prepare", prepare), ("classifier", choice.build(seed))])
 
 
 def evaluate(pipeline: Pipeline, data: Data) -> dict:
@@ -66,13 +91,20 @@ def evaluate(pipeline: Pipeline, data: Data) -> dict:
     }
 
 
-def export_onnx(pipeline: Pipeline, n_features: int, path: Path) -> None:
-    """Convert the fitted pipeline to ONNX (float32 input, plain probability tensor)."""
+def export_onnx(pipeline: Pipeline, data: Data, path: Path) -> None:
+    """Convert the fitted pipeline to ONNX: one input per column, named as in the table."""
     from skl2onnx import to_onnx
+    from skl2onnx.common.data_types import FloatTensorType, StringTensorType
 
-    sample = np.zeros((1, n_features), dtype=np.float32)
+    inputs = [
+        (
+            name,
+            StringTensorType([None, 1]) if name in data.categories else FloatTensorType([None, 1]),
+        )
+        for name in data.features
+    ]
     try:
-        onx = to_onnx(pipeline, sample, options={"zipmap": False}, target_opset=17)
+        onx = to_onnx(pipeline, initial_types=inputs, options={"zipmap": False}, target_opset=17)
     except RuntimeError as exc:  # skl2onnx's MissingShapeCalculator and converter errors
         culprits = [f"{name} ({type(step).__name__})" for name, step in pipeline.steps]
         named = [c for c in culprits if c.split(" (")[1][:-1] in str(exc)] or culprits
@@ -82,20 +114,43 @@ def export_onnx(pipeline: Pipeline, n_features: int, path: Path) -> None:
             "train: use a step skl2onnx can convert, or serve scikit-learn itself: generate the "
             "project with serving_runtime=sklearn (its API image then installs scikit-learn)"
         ) from exc
+    rename_inputs(onx.graph, data.features)
     path.write_bytes(onx.SerializeToString())
+
+
+def rename_inputs(graph, names: list[str]) -> None:
+    """skl2onnx turns 'bill length (mm)' into 'bill_length__mm_': give inputs their names back."""
+    taken = {out for node in graph.node for out in node.output} | {
+        i.name for i in graph.initializer
+    }
+    if taken & set(names):  # a column named like an inner tensor: keep skl2onnx's names
+        return
+    renamed = {graph_input.name: name for graph_input, name in zip(graph.input, names)}
+    for graph_input in graph.input:
+        graph_input.name = renamed[graph_input.name]
+    for node in graph.node:
+        for i, name in enumerate(node.input):
+            node.input[i] = renamed.get(name, name)
+
+
+def describe(name: str, column, data: Data) -> dict:
+    """One feature of the contract: a number with its range, or a category with its values."""
+    if name in data.categories:
+        values = data.categories[name]
+        seen = column[column != MISSING]
+        default = seen.mode().iloc[0] if len(seen) else values[0]
+        return {"name": name, "kind": "category", "values": values, "default": str(default)}
+    return {
+        "name": name,
+        "kind": "number",
+        "default": round(float(column.median()), 4),
+        "min": float(column.min()),
+        "max": float(column.max()),
+    }
 
 
 def contract(data: Data, settings: Settings, version: str, run_id: str) -> dict:
     """What the API and the UI need to know about the model, and nothing else."""
-    features = [
-        {
-            "name": name,
-            "default": round(float(np.median(column)), 4),
-            "min": float(column.min()),
-            "max": float(column.max()),
-        }
-        for name, column in zip(data.features, data.X_train.T)
-    ]
     return {
         "model_name": settings.registered_model_name,
         "model_version": version,
@@ -103,7 +158,7 @@ def contract(data: Data, settings: Settings, version: str, run_id: str) -> dict:
         "runtime": RUNTIME,
         "dataset": settings.dataset,
         "model": settings.model,
-        "features": features,
+        "features": [describe(name, data.X_train[name], data) for name in data.features],
         "classes": data.classes,
     }
 
@@ -125,7 +180,8 @@ def log_to_mlflow(pipeline: Pipeline, data: Data, metrics: dict, settings: Setti
     """Log params, metrics, the confusion matrix and the model; register a model version."""
     mlflow.set_tracking_uri(settings.mlflow_tracking_uri)
     mlflow.set_experiment(settings.experiment_name)
-    example = data.X_test[:2]
+    csv = settings.dataset == "csv"
+    example = data.X_test.dropna().head(2)  # MLflow's example must be valid JSON: no NaN
     with mlflow.start_run() as run:
         mlflow.log_params(
             {
@@ -134,6 +190,7 @@ def log_to_mlflow(pipeline: Pipeline, data: Data, metrics: dict, settings: Setti
                 "seed": settings.seed,
                 "test_size": settings.test_size,
                 "runtime": RUNTIME,
+                **({"data_path": settings.data_path, "target": settings.target} if csv else {}),
             }
         )
         mlflow.log_params({f"classifier.{k}": v for k, v in pipeline[-1].get_params().items()})
@@ -145,12 +202,13 @@ def log_to_mlflow(pipeline: Pipeline, data: Data, metrics: dict, settings: Setti
         info = mlflow.sklearn.log_model(
             pipeline,
             name="model",
-            signature=infer_signature(example, pipeline.predict_proba(data.X_test[:2])),
+            signature=infer_signature(example, pipeline.predict_proba(example)),
             input_example=example,
             # Listed, not inferred: inference re-imports the model and costs seconds.
             pip_requirements=[f"scikit-learn=={sklearn.__version__}"],
-            # MLflow saves with skops (safe loading); trees need their node type named as trusted.
-            skops_trusted_types=["sklearn.tree._tree.Tree"],
+            # MLflow saves with skops (safe loading): the types it does not trust by default, named
+            # (trees' node arrays; the one-hot encoder's output dtype).
+            skops_trusted_types=["sklearn.tree._tree.Tree", "numpy.dtype"],
             registered_model_name=settings.registered_model_name,
         )
         onnx_path = settings.model_dir / ONNX_FILE
@@ -168,8 +226,12 @@ def train(settings: Settings) -> dict:
     started = time.perf_counter()
     check_tracking_server(settings.mlflow_tracking_uri)  # before anything in model/ changes
     print(f"train: dataset={settings.dataset} model={settings.model} runtime={RUNTIME}")
-    data = load_data(settings.dataset, settings.test_size, settings.seed)
-    pipeline = build_model(settings.model, settings.seed).fit(data.X_train, data.y_train)
+    try:
+        data = load_data(settings)  # before anything in model/ changes, too
+    except DataError as error:
+        raise SystemExit("\n".join(f"train: data: {line}" for line in error.lines)) from None
+    pipeline = build_model(settings.model, settings.seed, data.numbers, list(data.categories))
+    pipeline.fit(data.X_train, data.y_train)
     metrics = evaluate(pipeline, data)
     print(
         f"train: held-out F1 ({metrics['f1_average']}) = {metrics['f1']:.4f}, "
@@ -181,7 +243,7 @@ def train(settings: Settings) -> dict:
     (model_dir / ONNX_FILE).unlink(missing_ok=True)
     joblib.dump(pipeline, model_dir / SKLEARN_FILE)
     if RUNTIME == "onnx":
-        export_onnx(pipeline, len(data.features), model_dir / ONNX_FILE)
+        export_onnx(pipeline, data, model_dir / ONNX_FILE)
 
     version, run_id = log_to_mlflow(pipeline, data, metrics, settings)
     print(
@@ -195,7 +257,9 @@ def train(settings: Settings) -> dict:
         model_version=version,
         seconds=round(time.perf_counter() - started, 2),
         runtime=RUNTIME,
-        **settings.model_dump(include={"dataset", "model", "seed", "test_size"}),
+        **settings.model_dump(
+            include={"dataset", "data_path", "target", "model", "seed", "test_size"}, mode="json"
+        ),
     )
     (model_dir / METRICS_FILE).write_text(json.dumps(metrics, indent=2))
     print(f"train: wrote {model_dir}/ ({', '.join(sorted(p.name for p in model_dir.iterdir()))})")
@@ -210,7 +274,7 @@ def main(argv: list[str] | None = None) -> None:
         "MLFLOW_TRACKING_URI selects the MLflow store.",
     )
     parser.add_argument("--dataset", choices=get_args(Dataset), default=settings.dataset)
-    parser.add_argument("--model", choices=get_args(Model), default=settings.model)
+    parser.add_argument("--model", choices=list(MODELS), default=settings.model)
     parser.add_argument("--model-dir", type=Path, default=settings.model_dir)
     args = parser.parse_args(argv)
     train(settings.model_copy(update=vars(args)))

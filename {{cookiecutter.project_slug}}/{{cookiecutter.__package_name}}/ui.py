@@ -19,6 +19,20 @@ def api_error(exc: Exception) -> str:
     return f"The API at {api_url} cannot be reached ({exc}). Is it running? Try `make serve`."
 
 
+def feature_input(feature: dict, column):
+    """A select box for a category, a number input within the trained range for a number."""
+    if feature["kind"] == "category":
+        values = feature["values"]
+        return column.selectbox(feature["name"], values, index=values.index(feature["default"]))
+    return column.number_input(
+        feature["name"],
+        min_value=float(feature["min"]),
+        max_value=float(feature["max"]),
+        value=float(feature["default"]),
+        format="%.4f",
+    )
+
+
 st.set_page_config(page_title=PROJECT_NAME, layout="wide")
 st.title(PROJECT_NAME)
 api_url = get_settings().api_url.rstrip("/")
@@ -33,12 +47,12 @@ st.caption(
     f"Model {contract['model_name']} version {contract['model_version']} "
     f"({contract['model']} on {contract['dataset']}, served by {contract['runtime']})"
 )
+
+
 with st.form("features"):
     columns = st.columns(3)
     row = {
-        feature["name"]: columns[i % 3].number_input(
-            feature["name"], value=float(feature["default"]), format="%.4f"
-        )
+        feature["name"]: feature_input(feature, columns[i % 3])
         for i, feature in enumerate(contract["features"])
     }
     submitted = st.form_submit_button("Predict", type="primary")

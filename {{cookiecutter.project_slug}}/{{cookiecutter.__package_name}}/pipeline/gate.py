@@ -8,7 +8,7 @@ import joblib
 import numpy as np
 
 from .. import serving
-from ..data import load_data
+from ..data import as_columns, load_data
 from ..settings import METRICS_FILE, RUNTIME, SKLEARN_FILE, Settings, get_settings
 
 
@@ -21,10 +21,10 @@ def check_f1(metrics: dict, threshold: float) -> str | None:
 
 def parity(settings: Settings) -> tuple[float, bool]:
     """Largest probability difference and label agreement, served vs trained, on held-out rows."""
-    data = load_data(settings.dataset, settings.test_size, settings.seed)
+    data = load_data(settings)
     trained = joblib.load(settings.model_dir / SKLEARN_FILE).predict_proba(data.X_test)
     _, model = serving.load(settings.model_dir, RUNTIME)
-    served = model.predict_proba(data.X_test)
+    served = model.predict_proba(as_columns(data.X_test))
     same_labels = bool((trained.argmax(axis=1) == served.argmax(axis=1)).all())
     return float(np.abs(trained - served).max()), same_labels
 
@@ -46,7 +46,7 @@ def main() -> int:
         return 1
     metrics = json.loads(metrics_path.read_text())
     # Check the model that was trained, whatever the environment says now.
-    trained_with = {"dataset", "seed", "test_size"}
+    trained_with = {"dataset", "data_path", "target", "seed", "test_size"}
     settings = settings.model_copy(update={k: v for k, v in metrics.items() if k in trained_with})
     diff, same_labels = parity(settings)
     failures = [

@@ -1,8 +1,27 @@
-"""The gate and smoke verdicts as Markdown, for CI job pages (standard library only)."""
+"""The data, gate and smoke verdicts as Markdown, for CI job pages (standard library only)."""
 
 import json
 import sys
 from pathlib import Path
+
+
+def data(report: dict) -> list[str]:
+    lines = [
+        "### Data: " + ("passed" if report["passed"] else "FAILED"),
+        f"`{report['source']}`: {report['rows']} rows, {len(report['columns'])} columns",
+        *(f"- {failure}" for failure in report["failures"]),
+    ]
+    if report["columns"]:
+        lines += ["", "| column | type | missing |", "|---|---|---|"]
+        lines += [f"| {c['name']} | {c['dtype']} | {c['missing']:.1%} |" for c in report["columns"]]
+    if report.get("classes"):
+        total = sum(report["classes"].values())
+        lines += ["", f"| class of {report['target']} | rows | share |", "|---|---|---|"]
+        lines += [
+            f"| {name} | {count} | {count / total:.1%} |"
+            for name, count in report["classes"].items()
+        ]
+    return lines
 
 
 def gate(verdict: dict) -> list[str]:
@@ -27,6 +46,7 @@ def smoke(figures: dict) -> list[str]:
 
 
 SECTIONS = {
+    "data": (data, "the data gate did not run"),
     "gate": (gate, "the gate did not run"),
     "smoke": (smoke, "the smoke test did not finish"),
 }
