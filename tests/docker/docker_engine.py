@@ -1,4 +1,8 @@
-"""A private Docker engine for the `docker` test tier: its own dockerd, data, socket and CLI config.
+"""The Docker engine of the `docker` test tier: the runner's own daemon, or a private dockerd.
+
+Where a daemon is reachable (DOCKER_HOST, or /var/run/docker.sock: a CI runner's, or any user's
+in the docker group), the tier uses it (`Engine.existing()`), root or not. Otherwise, as root, it
+starts a private one:
 
 dockerd runs as root with --data-root in a stable cache folder (so images and BuildKit's layer and
 pip caches survive between runs: the second run builds warm) and --exec-root, --pidfile and the
@@ -17,9 +21,17 @@ import tempfile
 import time
 from pathlib import Path
 
-DOCKER_CLI = Path("/usr/bin/docker")  # Debian's docker.io CLI, the one that speaks BuildKit here
+# Debian's docker.io CLI, the one that speaks BuildKit here; a runner's own CLI elsewhere.
+DOCKER_CLI = Path("/usr/bin/docker")
+if not DOCKER_CLI.is_file() and shutil.which("docker"):
+    DOCKER_CLI = Path(shutil.which("docker"))
 COMPOSE_BINARY = Path(sysconfig.get_paths()["purelib"]) / "compose" / "docker-compose"
-CACHE = Path(os.environ.get("ML_CI_DOCKER_CACHE", "/var/cache/ml-ci-template/docker"))
+_USER_CACHE = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "ml-ci-template"
+CACHE = Path(
+    os.environ.get("ML_CI_DOCKER_CACHE")
+    or ("/var/cache/ml-ci-template/docker" if os.geteuid() == 0 else _USER_CACHE / "docker")
+)
+BASE_IMAGE = "python:3.11-slim"
 STAND_IN_SCRIPT = Path(__file__).with_name("stand_in_base.sh")
 
 
@@ -28,8 +40,10 @@ class EngineError(RuntimeError):
 
 
 class Engine:
-    def __init__(self, cache: Path = CACHE):
+    def __init__(self, cache: Path = CACHE, docker_host: str | None = None):
+        """docker_host given: use that running daemon; None: start a private dockerd (root)."""
         self.cache = cache
+        self.own = docker_host is None
         self.run_dir = Path(tempfile.mkdtemp(prefix="mlci-dockerd-"))
         self.socket = self.run_dir / "docker.sock"
         self.log_path = self.run_dir / "dockerd.log"
@@ -39,17 +53,40 @@ class Engine:
         (config / "cli-plugins").mkdir(parents=True)
         (config / "cli-plugins" / "docker-compose").symlink_to(COMPOSE_BINARY)
         self.env = {
-            "DOCKER_HOST": f"unix://{self.socket}",
+            "DOCKER_HOST": docker_host or f"unix://{self.socket}",
             "DOCKER_CONFIG": str(config),
             "DOCKER_BUILDKIT": "1",
             "COMPOSE_BAKE": "false",
         }
+
+    @classmethod
+    def existing(cls, cache: Path = CACHE) -> "Engine | None":
+        """The daemon DOCKER_HOST or /var/run/docker.sock serves, if it answers; else None."""
+        host = os.environ.get("DOCKER_HOST") or (
+            "unix:///var/run/docker.sock" if Path("/var/run/docker.sock").exists() else None
+        )
+        if not host or not DOCKER_CLI.is_file():
+            return None
+        engine = cls(cache, docker_host=host)
+        try:
+            answered = engine.docker("version", check=False, timeout=30).returncode == 0
+        except subprocess.TimeoutExpired:
+            answered = False
+        if not answered:
+            engine.stop()
+            return None
+        return engine
+
+    def describe(self) -> str:
+        return "private dockerd" if self.own else f"the running daemon at {self.env['DOCKER_HOST']}"
 
     def start(self, timeout: float = 60) -> "Engine":
         self.cache.mkdir(parents=True, exist_ok=True)
         # One engine per data root: a second test session waits here instead of corrupting it.
         self._lock = open(self.cache / "dockerd.lock", "w")
         fcntl.flock(self._lock, fcntl.LOCK_EX)
+        if not self.own:
+            return self
         dockerd = shutil.which("dockerd") or "/usr/sbin/dockerd"
         with open(self.log_path, "w") as log:
             self.process = subprocess.Popen(
@@ -110,11 +147,44 @@ class Engine:
                 return int(row.get("TotalCount") or 0)
         return 0
 
-    def ensure_stand_in_base(self, ref: str = "python:3.11-slim") -> dict:
+    def ensure_base_image(self, ref: str = BASE_IMAGE) -> dict:
+        """The real `ref` when it can be pulled, else the debootstrap stand-in; says which.
+
+        An image pulled from a registry has a RepoDigest; the imported stand-in has none, so a
+        stand-in left by an earlier offline run is replaced as soon as the registry answers.
+        ML_CI_BASE_IMAGE=stand-in skips the pull.
+        """
+        if self.has_image(ref) and self.inspect(ref)[0].get("RepoDigests"):
+            return {"base_image": f"real {ref} (pulled earlier)"}
+        if os.environ.get("ML_CI_BASE_IMAGE") != "stand-in":
+            started = time.monotonic()
+            try:
+                pulled = self.docker("pull", "--quiet", ref, check=False, timeout=300)
+            except subprocess.TimeoutExpired:
+                pulled = None
+            seconds = round(time.monotonic() - started, 1)
+            if pulled is not None and pulled.returncode == 0:
+                return {"base_image": f"real {ref} (pulled from the registry)", "pull_s": seconds}
+            reason = (pulled.stderr.strip().splitlines() or ["?"])[-1] if pulled else "timed out"
+        else:
+            reason, seconds = "ML_CI_BASE_IMAGE=stand-in", 0
+        figures = self.ensure_stand_in_base(ref)
+        figures["base_image"] = f"stand-in for {ref} (debootstrap; no pull: {reason[:160]})"
+        figures["failed_pull_s"] = seconds
+        return figures
+
+    def ensure_stand_in_base(self, ref: str = BASE_IMAGE) -> dict:
         """Import the Debian stand-in for `ref` (built once by stand_in_base.sh, then cached)."""
         timings = {}
+        if self.has_image(ref):
+            return timings
         tarball = self.cache / "python-3.11-slim-standin.tar"
         if not tarball.exists():
+            if os.geteuid() != 0 or not shutil.which("debootstrap"):
+                raise EngineError(
+                    f"{ref} cannot be pulled, and building its stand-in needs root and "
+                    "debootstrap (`make tools` installs it)"
+                )
             started = time.monotonic()
             subprocess.run([str(STAND_IN_SCRIPT), str(tarball)], check=True, timeout=900)
             timings["stand_in_rootfs_s"] = round(time.monotonic() - started, 1)
@@ -133,7 +203,9 @@ class Engine:
         return timings
 
     def stop(self, timeout: float = 60) -> None:
-        """SIGTERM dockerd by its PID (it stops its containerd), SIGKILL if it hangs."""
+        """SIGTERM our dockerd by its PID (it stops its containerd), SIGKILL if it hangs.
+
+        A daemon we did not start is left running."""
         if self.process and self.process.poll() is None:
             self.process.terminate()
             try:
