@@ -46,7 +46,14 @@ def test_default_bake_has_the_three_owner_files_and_the_pipeline(bake):
     project = bake()
     assert project.name == "my_ml_service"
     package = project / "my_ml_service"
-    for name in ["settings.py", "train.py", "api.py", "ui.py", "pipeline/gate.py", "pipeline/smoke.py"]:
+    for name in [
+        "settings.py",
+        "train.py",
+        "api.py",
+        "ui.py",
+        "pipeline/gate.py",
+        "pipeline/smoke.py",
+    ]:
         assert (package / name).is_file(), name
     for name in ["Makefile", "pyproject.toml", ".flake8", ".pre-commit-config.yaml", "README.md"]:
         assert (project / name).is_file(), name
@@ -178,3 +185,23 @@ def test_pre_gen_hook_refuses_an_unknown_choice_from_a_replay_file(tmp_path, cap
         cookiecutter(str(TEMPLATE), replay=str(replay_file), output_dir=str(out))
     assert not out.exists() or list(out.iterdir()) == []
     assert f"ERROR: {name} '{value}' is not one of" in capfd.readouterr().err
+
+
+def pins(text: str) -> dict:
+    """{package: version} of the `name==version` lines of a requirements or lock file."""
+    return {
+        line.split("==")[0].split("[")[0].lower(): line.split("==")[1].split()[0]
+        for line in text.splitlines()
+        if "==" in line and not line.lstrip().startswith("#")
+    }
+
+
+@pytest.mark.parametrize("runtime", ["onnx", "sklearn"])
+def test_the_lock_pins_every_requirement_at_its_version(bake, runtime):
+    """`make install` installs requirements/dev.lock only: a pin added to a requirements file but
+    not locked (`make lock`) would never be installed."""
+    requirements = bake(serving_runtime=runtime) / "requirements"
+    locked = pins((requirements / "dev.lock").read_text())
+    for name in ["train.txt", "api.txt", "ui.txt", "dev.txt"]:
+        for package, version in pins((requirements / name).read_text()).items():
+            assert locked.get(package) == version, f"{name}: {package}=={version}; run `make lock`"
