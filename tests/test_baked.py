@@ -9,7 +9,7 @@ from conftest import PROJECT_VENV, free_port, make, run
 
 pytestmark = pytest.mark.baked
 
-DATASETS = ["breast_cancer", "wine"]
+DATASETS = ["breast_cancer", "wine", "csv"]
 MODELS = ["logistic_regression", "random_forest"]
 RUNTIMES = ["onnx", "sklearn"]
 

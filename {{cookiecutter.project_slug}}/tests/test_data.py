@@ -106,7 +106,7 @@ BAD_DATA = {
     "file missing": "no file at ",
     "empty file": "table.csv (ML_DATA_PATH) is empty: no header, no rows",
     "target missing": f"target column {TARGET!r} (ML_TARGET) is not in the table",
-    "single class": f"target {TARGET!r} has a single class ('big'): a classifier needs two or more",
+    "single class": f"target {TARGET!r} has a single class ('big'): a classifier needs two",
     "number full of text": f"column {LENGTH!r}: must be a number: 40 rows, e.g. 'long'",
     "duplicate columns": f"duplicate column names: {COLOUR!r}",
     "wrong delimiter": "has one column, 'length (cm);kind of thing!;colour/shade?': it looks ';'-",
