@@ -30,9 +30,8 @@ def test_csv_bake_validates_trains_and_gates_every_model(bake_session, model, ru
     contract = json.loads((project / "model" / "contract.json").read_text())
     kinds = {feature["name"]: feature["kind"] for feature in contract["features"]}
     assert kinds["island"] == kinds["sex"] == "category" and kinds["body_mass_g"] == "number"
-    print(
-        f"csv x {model} ({runtime}): F1 {verdict['f1']:.4f}, parity {verdict['parity_max_diff']:.1e}"
-    )
+    figures = f"F1 {verdict['f1']:.4f}, parity {verdict['parity_max_diff']:.1e}"
+    print(f"csv x {model} ({runtime}): {figures}")
 
 
 def test_bundled_bakes_have_no_data_folder_and_pass_the_data_gate(bake_session):
