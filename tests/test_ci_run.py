@@ -88,16 +88,14 @@ def test_gitlab_runs_lint_to_gate_green_and_the_gate_red_at_f1_0_999(gitlab_ci_l
         assert gitlab_ci_local.artifact(job, path).is_file(), path
     metrics = json.loads(gitlab_ci_local.artifact("train", "model/metrics.json").read_text())
     assert gitlab_ci_local.artifact("train", "mlflow.db").is_file()
-    # ... and the gate, in its own copy of the tree, judged that model and says so.
-    verdict = json.loads(gitlab_ci_local.artifact("gate", "reports/gate.json").read_text())
-    assert verdict["passed"] is True and verdict["f1"] == metrics["f1"]
-    assert "gate: passed: F1" in green.log
+    # ... and the gate, in its own copy of the tree, judged that model. (Its reports/gate.json is
+    # not read back: gitlab-ci-local 4.75 runs after_script in a fresh copy of the job's folder,
+    # so a shell-isolated job's files are gone by the time it collects artifacts; GitLab keeps them.)
+    assert f"gate: passed: F1 (binary) {metrics['f1']:.4f} > 0.9" in green.log
 
     red = gitlab_ci_local("gate", ML_MIN_F1="0.999")
     assert red.returncode != 0, show(red.log)
     assert "FAIL  gate" in red.log and "gate: FAILED: F1" in red.log and "0.999" in red.log
-    verdict = json.loads(gitlab_ci_local.artifact("gate", "reports/gate.json").read_text())
-    assert verdict["passed"] is False and verdict["min_f1"] == 0.999
     with capsys.disabled():
         print(
             f"\ngitlab-ci-local: {' → '.join(JOBS)} green in {green.seconds:.0f} s "
