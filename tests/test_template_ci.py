@@ -179,8 +179,8 @@ def test_act_runs_the_fast_tier_of_the_template_workflow_green(tmp_path):
     result = subprocess.run(
         command, cwd=copy, env=env, capture_output=True, text=True, timeout=2300
     )
-    output = result.stdout + result.stderr
-    print(output[-3000:])
+    output = re.sub(r"\x1b\[[0-9;]*m", "", result.stdout + result.stderr)  # pytest's colours
+    (tmp_path / "act.log").write_text(output)  # the whole run, for when an assertion fails
     assert result.returncode == 0, output[-8000:]
     assert re.search(r"🏁\s+Job succeeded", output), output[-3000:]
     assert "setup-python stand-in: wanted 3.11, found 3.11" in output
