@@ -197,7 +197,7 @@ def test_act_runs_the_workflow_green_red_at_f1_0_999_and_deploys_only_from_main(
     project = git_work_tree(pristine_bake({}), tmp_path, commit=True)
     commit = run("git rev-parse HEAD", cwd=project).stdout.strip()
     docker_log = tmp_path / "docker.log"
-    images = ["-j", "images", "-s", f"GITHUB_TOKEN={FAKE_TOKEN}"]
+    images = ["-j", "images", "-s", f"GITHUB_TOKEN={FAKE_TOKEN}", "--actor", "Jane-Doe"]
     images += ["--env", f"ACT_STAND_IN_DOCKER_LOG={docker_log}"]
     env = host_env()
     env["PATH"] = f"{STAND_INS / 'bin'}{os.pathsep}{env['PATH']}"  # the recording docker
