@@ -39,6 +39,8 @@ $(VENV)/.installed: requirements.txt $(PROJECT_REQUIREMENTS)
 	rm -rf $(VENV)/default-bake
 	$(PY) -m cookiecutter --no-input --output-dir $(VENV)/default-bake .
 	$(UV) pip install --quiet --python $(PY) -r $(VENV)/default-bake/*/requirements/dev.lock
+	$(UV) pip install --quiet --python $(PY) -r $(VENV)/default-bake/*/requirements/data.txt \
+		-c $(VENV)/default-bake/*/requirements/dev.lock
 	touch $@
 
 tools: $(VENV)/.tools ## install the CI runners and checkers (apt needs root; npm into .venv/node)
