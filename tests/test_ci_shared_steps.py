@@ -45,7 +45,8 @@ def test_registry_login_without_a_registry_says_so(bake_session, fakes):
 
 def test_image_names_are_lowercased_and_tagged_with_the_providers_commit(bake_session, fakes):
     env, read = fakes
-    env |= {"CI_COMMIT_SHA": "abc123"}  # GitLab's; GITHUB_SHA and CIRCLE_SHA1 likewise
+    # GitLab's commit variable; GitHub's and CircleCI's (set on their runners, and by act) emptied
+    env |= {"CI_COMMIT_SHA": "abc123", "GITHUB_SHA": "", "CIRCLE_SHA1": ""}
     make(bake_session(), "push", "REGISTRY=registry.example.com/Team/Repo", env=env)
     assert "docker push --quiet registry.example.com/team/repo/api:abc123" in read()
 
