@@ -59,8 +59,7 @@ def test_staging_connect_writes_the_key_with_its_final_newline_and_tunnels_the_p
     key.write_text("-----BEGIN KEY-----\r\nAAAA\r\n-----END KEY-----")  # no final newline
     hosts.write_text("host ssh-ed25519 AAAA\n")
     ssh_dir = tmp_path / "ssh"
-    make(
-        bake_session(),
+    connect = [
         "staging-connect",
         "STAGING_SSH=deploy@staging.example.com",
         f"STAGING_SSH_KEY={key}",
@@ -68,13 +67,22 @@ def test_staging_connect_writes_the_key_with_its_final_newline_and_tunnels_the_p
         f"SSH_DIR={ssh_dir}",
         "API_PORT=18000",
         "UI_PORT=18501",
-        env=env,
-    )
+    ]
+    ssh_dir.mkdir()
+    (ssh_dir / "config").write_text("Host *\n  ForwardAgent no\n")  # the developer's own
+    (ssh_dir / "known_hosts").write_text("theirs\n")
+    make(bake_session(), *connect, env=env)
+    make(bake_session(), *connect, env=env)  # a second run adds nothing to the config
     assert (ssh_dir / "staging_key").read_text() == "-----BEGIN KEY-----\nAAAA\n-----END KEY-----\n"
     assert oct((ssh_dir / "staging_key").stat().st_mode & 0o777) == "0o600"
-    assert (ssh_dir / "known_hosts").read_text() == hosts.read_text()
+    assert (ssh_dir / "staging_known_hosts").read_text() == hosts.read_text()
     assert "StrictHostKeyChecking yes" in (ssh_dir / "config").read_text()
-    assert read() == (
+    # A block for the staging host only, once; the developer's own SSH setup is left alone.
+    config = (ssh_dir / "config").read_text()
+    assert config.startswith("Host *\n  ForwardAgent no\n")
+    assert config.count("Host ") == 2 and config.count("Host staging.example.com\n") == 1
+    assert (ssh_dir / "known_hosts").read_text() == "theirs\n"
+    assert read() == 2 * (
         "ssh -fN -L 127.0.0.1:18000:127.0.0.1:18000 -L 127.0.0.1:18501:127.0.0.1:18501 "
         "deploy@staging.example.com\n"
     )
