@@ -149,8 +149,11 @@ def describe(name: str, column, data: Data) -> dict:
     }
 
 
-def contract(data: Data, settings: Settings, version: str, run_id: str) -> dict:
+def contract(data: Data, settings: Settings, version: str, run_id: str, pipeline) -> dict:
     """What the API and the UI need to know about the model, and nothing else."""
+    features = [describe(name, data.X_train[name], data) for name in data.features]
+    row = {feature["name"]: feature["default"] for feature in features}
+    [code] = pipeline.predict(data.X_train.head(1).assign(**row))
     return {
         "model_name": settings.registered_model_name,
         "model_version": version,
@@ -158,8 +161,11 @@ def contract(data: Data, settings: Settings, version: str, run_id: str) -> dict:
         "runtime": RUNTIME,
         "dataset": settings.dataset,
         "model": settings.model,
-        "features": [describe(name, data.X_train[name], data) for name in data.features],
+        "features": features,
         "classes": data.classes,
+        # The row of defaults and the label the trained model gives it: the smoke gate checks
+        # that the served model answers the same.
+        "example": {"row": row, "label": data.classes[code]},
     }
 
 
@@ -251,7 +257,7 @@ def train(settings: Settings) -> dict:
         f"registered {settings.registered_model_name!r} version {version}"
     )
     (model_dir / CONTRACT_FILE).write_text(
-        json.dumps(contract(data, settings, version, run_id), indent=2)
+        json.dumps(contract(data, settings, version, run_id, pipeline), indent=2)
     )
     metrics.update(
         model_version=version,
