@@ -51,11 +51,31 @@ def check_choices():
     return None
 
 
+# A CODEOWNERS owner on both GitHub and GitLab: @user, @org/team (GitLab: @group/subgroup) or an
+# email; one answer may name several, separated by spaces.
+HANDLE = r"@[A-Za-z0-9_][A-Za-z0-9_.-]*(/[A-Za-z0-9_][A-Za-z0-9_.-]*)*"
+OWNER = re.compile(rf"^({HANDLE}|[^@\s]+@[^@\s]+\.[^@\s]+)$")
+OWNER_ANSWERS = ("train_owner", "api_owner", "ui_owner")
+
+
+def check_owners():
+    for name in OWNER_ANSWERS:
+        owners = str(ANSWERS.get(name, "")).split()
+        bad = [owner for owner in owners if not OWNER.match(owner)] if owners else [""]
+        if bad:
+            return (
+                f"{name} {bad[0]!r} is not a CODEOWNERS owner: give @user, @org/team or an email, "
+                "e.g. '@alice' (several separated by spaces)"
+            )
+    return None
+
+
 def errors():
     yield check_slug(ANSWERS["project_slug"])
     yield check_number("min_f1", 0, 1, "in (0, 1], e.g. 0.9")
     yield check_number("max_latency_ms", 0, math.inf, "a number of milliseconds above 0, e.g. 200")
     yield check_choices()
+    yield check_owners()
 
 
 def main():
