@@ -9,7 +9,7 @@ ANSWERS = json.loads(r"""{{ cookiecutter | tojson }}""")
 # option -> paths that exist only when the option is on
 OPTIONAL_PATHS = {
     "use_github_actions": [".github"],
-    "use_gitlab_ci": [".gitlab-ci.yml"],
+    "use_gitlab_ci": [".gitlab-ci.yml", ".gitlab"],
     "use_circleci": [".circleci"],
 }
 # (option, answer) -> paths that exist only with that answer
