@@ -1,9 +1,7 @@
 """The quality gate: F1 above ML_MIN_F1, and the served model agreeing with the trained one."""
 
 import json
-{%- if cookiecutter.serving_runtime == "onnx" %}
 import shutil
-{%- endif %}
 from pathlib import Path
 
 import joblib
@@ -12,7 +10,7 @@ import numpy as np
 import onnx
 {%- endif %}
 
-from {{ cookiecutter.__package_name }} import serving
+from {{ cookiecutter.__package_name }} import api, serving
 from {{ cookiecutter.__package_name }}.pipeline import gate
 from {{ cookiecutter.__package_name }}.settings import METRICS_FILE, SKLEARN_FILE, get_settings
 {%- if cookiecutter.serving_runtime == "onnx" %}
@@ -61,8 +59,8 @@ def test_fails_in_one_line_when_f1_is_not_above_ml_min_f1(model_env, monkeypatch
 
 
 def test_an_f1_equal_to_the_threshold_is_not_enough():
-    assert gate.check_f1({"f1": 0.9}, 0.9) is not None
-    assert gate.check_f1({"f1": 0.9001}, 0.9) is None
+    assert gate.check_f1(0.9, 0.9) is not None
+    assert gate.check_f1(0.9001, 0.9) is None
 
 
 def test_fails_when_the_metrics_file_is_missing(monkeypatch, tmp_path, capsys):
@@ -102,7 +100,6 @@ def test_fails_when_the_served_model_drifts_from_the_trained_one(model_env, monk
     assert code == 1
     [line] = lines
     assert "FAILED" in line and "disagrees" in line and "1.00e-03" in line
-{%- if cookiecutter.serving_runtime == "onnx" %}
 
 
 def copy_model(trained, monkeypatch, tmp_path) -> Path:
@@ -112,6 +109,49 @@ def copy_model(trained, monkeypatch, tmp_path) -> Path:
     monkeypatch.setenv("ML_MODEL_DIR", str(model_dir))
     get_settings.cache_clear()
     return model_dir
+
+
+def test_recomputes_f1_and_fails_when_metrics_json_was_edited(
+    trained, monkeypatch, tmp_path, capsys
+):
+    model_dir = copy_model(trained, monkeypatch, tmp_path)
+    metrics = json.loads((model_dir / METRICS_FILE).read_text())
+    (model_dir / METRICS_FILE).write_text(json.dumps(metrics | {"f1": 1.0}))
+    code, lines = run_gate(capsys)
+    assert code == 1
+    [line] = lines
+    assert line == (
+        f"gate: FAILED: metrics.json reports F1 1.0000 but the saved model scores "
+        f"{trained.metrics['f1']:.4f} on the held-out split: the file was edited or comes from "
+        "another training"
+    )
+
+
+def test_fails_when_the_api_swaps_two_features(model_env, monkeypatch, capsys):
+    to_columns = api.to_columns
+    first, second = (model_env.features.index(name) for name in model_env.numbers[:2])
+
+    def swapped(rows, state):
+        columns = to_columns(rows, state)
+        columns[first], columns[second] = columns[second], columns[first]
+        return columns
+
+    monkeypatch.setattr(api, "to_columns", swapped)
+    code, lines = run_gate(capsys)
+    assert code == 1
+    [line] = lines
+    assert line.startswith("gate: FAILED: the API disagrees with the trained model"), line
+
+
+def test_fails_in_one_line_when_the_saved_model_is_damaged(trained, monkeypatch, tmp_path, capsys):
+    model_dir = copy_model(trained, monkeypatch, tmp_path)
+    (model_dir / SKLEARN_FILE).write_bytes(b"not a pickle")
+    code, lines = run_gate(capsys)
+    assert code == 1
+    [line] = lines
+    assert line.startswith(f"gate: FAILED: cannot load {(model_dir / SKLEARN_FILE).resolve()} (")
+    assert "make train" in line
+{%- if cookiecutter.serving_runtime == "onnx" %}
 
 
 def add_to_probabilities(path: Path, amount: float) -> None:

@@ -1,6 +1,7 @@
 """The serving model: model/ loaded once, one predict_proba for every runtime (developer 2)."""
 
 import json
+import re
 from pathlib import Path
 
 import numpy as np
@@ -8,7 +9,11 @@ import numpy as np
 from .settings import CONTRACT_FILE, ONNX_FILE, SKLEARN_FILE
 
 
-class ModelNotFoundError(RuntimeError):
+class ModelError(RuntimeError):
+    """model/ cannot be served: the message says which file and what to do."""
+
+
+class ModelNotFoundError(ModelError):
     """model/ has not been written by `make train`."""
 
 
@@ -31,6 +36,7 @@ class OnnxModel:
             for i in self.session.get_inputs()
         ]
         self.outputs = [self.session.get_outputs()[1].name]  # [label, probabilities]
+        self.features = [i.name for i in self.session.get_inputs()]
 
     def predict_proba(self, columns: list[list]) -> np.ndarray:
         """Probabilities for rows given as one list of values per feature (contract order)."""
@@ -61,10 +67,33 @@ class SklearnModel:
 
 
 RUNTIMES = {"onnx": (ONNX_FILE, OnnxModel), "sklearn": (SKLEARN_FILE, SklearnModel)}
+RETRAIN = "run `make train` again to rewrite model/"
+
+
+def read_contract(path: Path) -> tuple[dict, list[str]]:
+    contract = json.loads(path.read_text())
+    return contract, [feature["name"] for feature in contract["features"]]
+
+
+def same_names(names: list[str]) -> list[str]:
+    """Names as skl2onnx may spell ONNX inputs ('bill length (mm)' -> 'bill_length__mm_')."""
+    return [re.sub(r"\W", "_", name) for name in names]
+
+
+def read(path: Path, reader):
+    """reader(path), or a ModelError naming the file: a damaged file fails in many ways."""
+    try:
+        return reader(path)
+    except Exception as exc:  # pickle, protobuf and JSON errors have no common base
+        reason = (str(exc).strip().splitlines() or [""])[0][:200]
+        raise ModelError(
+            f"cannot load {path.resolve()} ({type(exc).__name__}: {reason}): the file is "
+            f"damaged or from another version; {RETRAIN}"
+        ) from exc
 
 
 def load(model_dir: Path, runtime: str):
-    """Return (contract, model) from model_dir, or say which file is missing and how to make it."""
+    """Return (contract, model) from model_dir, or say which file is wrong and how to fix it."""
     filename, runtime_class = RUNTIMES[runtime]
     for path in (model_dir / CONTRACT_FILE, model_dir / filename):
         if not path.is_file():
@@ -72,5 +101,14 @@ def load(model_dir: Path, runtime: str):
                 f"No model file at {path.resolve()} (runtime {runtime!r}): run `make train` first, "
                 "or point ML_MODEL_DIR at the folder it wrote."
             )
-    contract = json.loads((model_dir / CONTRACT_FILE).read_text())
-    return contract, runtime_class(model_dir / filename)
+    contract, expected = read(model_dir / CONTRACT_FILE, read_contract)
+    model = read(model_dir / filename, runtime_class)
+    served, listed = same_names(model.features), same_names(expected)
+    if served != listed:
+        raise ModelError(
+            f"{filename} was trained on other features than {CONTRACT_FILE} lists "
+            f"(only in the model: {sorted(set(served) - set(listed)) or 'none'}; "
+            f"only in the contract: {sorted(set(listed) - set(served)) or 'none'}; "
+            f"else the order differs): the files come from different trainings; {RETRAIN}"
+        )
+    return contract, model

@@ -48,6 +48,7 @@ class Settings(BaseSettings):
 
     # serving (developer 2)
     max_batch: int = Field(256, ge=1)
+    max_body_bytes: int = Field(1_000_000, ge=1)  # larger bodies get a 413 before being parsed
 
     # user interface (developer 3)
     api_url: str = "http://127.0.0.1:8000"
