@@ -1,4 +1,5 @@
-"""Shared fixtures: one training run per session in a temporary folder, and the API on it."""
+"""Shared fixtures: who owns which tests, one training run per session for the training owner's
+tests, a fixture model for everyone else's, and the API on it."""
 
 import contextlib
 import io
@@ -12,9 +13,26 @@ import httpx
 import pytest
 from fastapi.testclient import TestClient
 
-from {{ cookiecutter.__package_name }} import api, train
-from {{ cookiecutter.__package_name }}.data import Data, load_data
-from {{ cookiecutter.__package_name }}.settings import CONTRACT_FILE, Settings, get_settings
+from {{ cookiecutter.__package_name }}.data import MISSING, Data, load_data
+from {{ cookiecutter.__package_name }}.settings import (
+    CONTRACT_FILE,
+    METRICS_FILE,
+    ONNX_FILE,
+    RUNTIME,
+    SKLEARN_FILE,
+    Settings,
+    get_settings,
+)
+
+# Whose tests are whose, by file name (.github/CODEOWNERS and .gitlab/CODEOWNERS name the same
+# files). `make test-OWNER` runs `pytest --owner OWNER`: that owner's tests plus the shared ones
+# (files no owner claims, e.g. test_report.py). Only the training owner's tests train: the others
+# get a fixture model, so a broken train.py turns only the training owner's check red.
+OWNERS = {
+    "train": ("test_train", "test_data", "test_export", "test_gate", "test_promote"),
+    "api": ("test_api", "test_smoke"),
+    "ui": ("test_ui",),
+}
 
 # The table ML_DATA_PATH names by default, wherever the tests run from.
 DATA_PATH = Path(__file__).resolve().parents[1] / Settings.model_fields["data_path"].default
@@ -67,9 +85,30 @@ def use_model(monkeypatch: pytest.MonkeyPatch, model_dir: Path, tracking_uri: st
     get_settings.cache_clear()
 
 
+def owner_of(path: Path) -> str | None:
+    """The owner of a test file, or None for a shared one."""
+    return next((o for o, names in OWNERS.items() if path.name.startswith(names)), None)
+
+
+def pytest_addoption(parser):
+    parser.addoption(
+        "--owner", choices=list(OWNERS), help="only this owner's tests and the shared ones"
+    )
+
+
+def pytest_ignore_collect(collection_path: Path, config):
+    """With --owner, other owners' files are not even imported: their code may be broken."""
+    owner = config.getoption("--owner")
+    if owner and collection_path.suffix == ".py" and owner_of(collection_path) not in (owner, None):
+        return True
+    return None
+
+
 @pytest.fixture(scope="session")
-def trained(tmp_path_factory) -> Trained:
+def training_run(tmp_path_factory) -> Trained:
     """Train once for the whole session (MLflow makes it take seconds), in a temporary folder."""
+    from {{ cookiecutter.__package_name }} import train  # the training owner's code, only here
+
     root = tmp_path_factory.mktemp("trained")
     model_dir = root / "model"
     tracking_uri = f"sqlite:///{root / 'mlflow.db'}"
@@ -85,6 +124,108 @@ def trained(tmp_path_factory) -> Trained:
     return Trained(model_dir, tracking_uri, metrics, contract, output.getvalue())
 
 
+def describe(name: str, column, categories: dict) -> dict:
+    """One feature as model/contract.json describes it (a number, or a category and its values)."""
+    if name in categories:
+        seen = column[column != MISSING]
+        default = seen.mode().iloc[0] if len(seen) else categories[name][0]
+        return {"name": name, "kind": "category", "values": categories[name], "default": default}
+    return {
+        "name": name,
+        "kind": "number",
+        "default": round(float(column.median()), 4),
+        "min": float(column.min()),
+        "max": float(column.max()),
+    }
+
+
+def write_fixture_model(settings: Settings) -> tuple[dict, dict]:
+    """A small logistic regression written to model/ straight from scikit-learn and skl2onnx, in
+    the files and contract `make train` writes; train.py is not used. tests/test_train_fixture.py
+    keeps its contract in the shape of the trained one."""
+    import joblib
+    from sklearn.compose import ColumnTransformer
+    from sklearn.impute import SimpleImputer
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.metrics import f1_score
+    from sklearn.pipeline import Pipeline, make_pipeline
+    from sklearn.preprocessing import OneHotEncoder, StandardScaler
+
+    data = load_data(settings)
+    parts = []
+    if data.numbers:
+        scaled = make_pipeline(SimpleImputer(strategy="median"), StandardScaler())
+        parts.append(("numbers", scaled, data.numbers))
+    if data.categories:
+        one_hot = make_pipeline(
+            SimpleImputer(missing_values=MISSING, strategy="most_frequent"),
+            OneHotEncoder(handle_unknown="ignore"),
+        )
+        parts.append(("categories", one_hot, list(data.categories)))
+    model = Pipeline(
+        [("prepare", ColumnTransformer(parts)), ("classifier", LogisticRegression(max_iter=1000))]
+    ).fit(data.X_train, data.y_train)
+
+    features = [describe(name, data.X_train[name], data.categories) for name in data.features]
+    row = {feature["name"]: feature["default"] for feature in features}
+    [code] = model.predict(data.X_train.head(1).assign(**row))
+    contract = {
+        "model_name": settings.registered_model_name,
+        "model_version": "fixture",
+        "run_id": "fixture",
+        "runtime": RUNTIME,
+        "dataset": settings.dataset,
+        "model": "logistic_regression",
+        "features": features,
+        "classes": data.classes,
+        "example": {"row": row, "label": data.classes[code]},
+    }
+    average = "binary" if len(data.classes) == 2 else "macro"
+    metrics = {
+        "f1": float(f1_score(data.y_test, model.predict(data.X_test), average=average)),
+        "f1_average": average,
+        "model_version": "fixture",
+        "runtime": RUNTIME,
+        **settings.model_dump(
+            include={"dataset", "data_path", "target", "model", "seed", "test_size"}, mode="json"
+        ),
+    }
+    settings.model_dir.mkdir(parents=True)
+    joblib.dump(model, settings.model_dir / SKLEARN_FILE)
+    if RUNTIME == "onnx":
+        from skl2onnx import to_onnx
+        from skl2onnx.common.data_types import FloatTensorType, StringTensorType
+
+        kinds = {name: StringTensorType([None, 1]) for name in data.categories}
+        inputs = [(name, kinds.get(name, FloatTensorType([None, 1]))) for name in data.features]
+        onx = to_onnx(model, initial_types=inputs, options={"zipmap": False}, target_opset=17)
+        (settings.model_dir / ONNX_FILE).write_bytes(onx.SerializeToString())
+    (settings.model_dir / CONTRACT_FILE).write_text(json.dumps(contract, indent=2))
+    (settings.model_dir / METRICS_FILE).write_text(json.dumps(metrics, indent=2))
+    return contract, metrics
+
+
+@pytest.fixture(scope="session")
+def fixture_model(tmp_path_factory) -> Trained:
+    """The API and UI owners' model: built in about a second, without the training code path."""
+    root = tmp_path_factory.mktemp("fixture_model")
+    model_dir, tracking_uri = root / "model", f"sqlite:///{root / 'mlflow.db'}"
+    with pytest.MonkeyPatch.context() as monkeypatch:
+        forget_outside_settings(monkeypatch)
+        use_model(monkeypatch, model_dir, tracking_uri)
+        contract, metrics = write_fixture_model(get_settings())
+    get_settings.cache_clear()
+    return Trained(model_dir, tracking_uri, metrics, contract, output="")
+
+
+@pytest.fixture
+def trained(request) -> Trained:
+    """The training owner's tests get the session's training run; every other test gets the
+    fixture model, and so does not depend on train.py."""
+    real = owner_of(Path(request.node.path)) == "train"
+    return request.getfixturevalue("training_run" if real else "fixture_model")
+
+
 @pytest.fixture(autouse=True)
 def isolated(monkeypatch, tmp_path):
     """Each test runs in its own folder (reports/ lands there) and sees only its own settings."""
@@ -97,14 +238,16 @@ def isolated(monkeypatch, tmp_path):
 
 @pytest.fixture
 def model_env(trained, monkeypatch) -> Trained:
-    """Settings point at the session's trained model and MLflow store."""
+    """Settings point at the test's model (see `trained`) and its MLflow store."""
     use_model(monkeypatch, trained.model_dir, trained.tracking_uri)
     return trained
 
 
 @pytest.fixture
 def client(model_env):
-    """The API with the trained model loaded by its own lifespan; a crash answers 500."""
+    """The API with the model loaded by its own lifespan; a crash answers 500."""
+    from {{ cookiecutter.__package_name }} import api
+
     with TestClient(api.app, raise_server_exceptions=False) as client:
         yield client
 
@@ -140,5 +283,7 @@ class ApiAndHealthyUi(TestClient):
 @pytest.fixture
 def in_process_services(model_env, monkeypatch):
     """httpx.Client() gives a client on the in-process API and a healthy UI: no server needed."""
+    from {{ cookiecutter.__package_name }} import api
+
     monkeypatch.setattr(httpx, "Client", lambda **kwargs: ApiAndHealthyUi(api.app))
     return "http://testserver"
