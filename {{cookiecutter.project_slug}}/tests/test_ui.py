@@ -118,3 +118,25 @@ def test_shows_an_api_that_went_away_as_a_readable_error(api_behind_httpx):
     assert not app.exception
     [error] = app.error
     assert "cannot be reached" in error.value
+
+
+def test_shows_a_200_that_is_not_the_apis_json_as_a_readable_error(api_behind_httpx):
+    proxy_page = api_answer(200, text="<html>Welcome to nginx</html>")
+    with mock.patch("httpx.post", return_value=proxy_page):
+        app = predict(run_ui())
+    assert not app.exception
+    [error] = app.error
+    assert "not this API's JSON" in error.value and "ML_API_URL" in error.value
+
+
+def test_shows_another_service_at_ml_api_url_as_a_readable_error(monkeypatch):
+    monkeypatch.setenv("ML_API_URL", "http://127.0.0.1:9")
+    get_settings.cache_clear()
+    request = httpx.Request("GET", "http://127.0.0.1:9/model")
+    another_service = httpx.Response(200, json={"status": "ok"}, request=request)
+    with mock.patch("httpx.get", return_value=another_service):
+        app = run_ui()
+    assert not app.exception
+    [error] = app.error
+    assert "http://127.0.0.1:9 answered, but not this API's JSON" in error.value
+    assert not app.number_input

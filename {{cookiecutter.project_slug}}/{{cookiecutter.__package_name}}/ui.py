@@ -5,6 +5,10 @@ import streamlit as st
 
 from {{ cookiecutter.__package_name }}.settings import PROJECT_NAME, get_settings
 
+# What a call to the API can end in besides an answer: no connection, an error status, or a body
+# that is not the expected JSON (a proxy's page, another service on the port).
+API_FAULTS = (httpx.HTTPError, ValueError, LookupError, TypeError)
+
 
 def api_error(exc: Exception) -> str:
     """A sentence for a person, not a traceback."""
@@ -16,7 +20,9 @@ def api_error(exc: Exception) -> str:
         if isinstance(detail, list):
             detail = "; ".join(f"{e['loc'][-1]}: {e['msg']}" for e in detail)
         return f"The API refused the request ({exc.response.status_code}): {detail}"
-    return f"The API at {api_url} cannot be reached ({exc}). Is it running? Try `make serve`."
+    if isinstance(exc, httpx.HTTPError):
+        return f"The API at {api_url} cannot be reached ({exc}). Is it running? Try `make serve`."
+    return f"The API at {api_url} answered, but not this API's JSON ({exc!r}). Is ML_API_URL right?"
 
 
 def feature_input(feature: dict, column):
@@ -39,7 +45,8 @@ api_url = get_settings().api_url.rstrip("/")
 
 try:
     contract = httpx.get(f"{api_url}/model", timeout=5).raise_for_status().json()
-except httpx.HTTPError as exc:
+    features = contract["features"]
+except API_FAULTS as exc:
     st.error(api_error(exc))
     st.stop()
 
@@ -53,7 +60,7 @@ with st.form("features"):
     columns = st.columns(3)
     row = {
         feature["name"]: feature_input(feature, columns[i % 3])
-        for i, feature in enumerate(contract["features"])
+        for i, feature in enumerate(features)
     }
     submitted = st.form_submit_button("Predict", type="primary")
 
@@ -61,7 +68,7 @@ if submitted:
     try:
         response = httpx.post(f"{api_url}/predict", json={"rows": [row]}, timeout=5)
         prediction = response.raise_for_status().json()["predictions"][0]
-    except httpx.HTTPError as exc:
+    except API_FAULTS as exc:
         st.error(api_error(exc))
     else:
         st.metric("Predicted class", prediction["label"])
