@@ -5,6 +5,7 @@ import keyword
 import math
 import re
 import sys
+import unicodedata
 
 ANSWERS = json.loads(r"""{{ cookiecutter | tojson }}""")
 
@@ -14,11 +15,22 @@ CHOICES = {
     "model": ("logistic_regression", "random_forest", "gradient_boosting"),
     "serving_runtime": ("onnx", "sklearn"),
     "license": ("MIT", "BSD-3-Clause", "Apache-2.0", "Proprietary"),
+    "production_approval": ("manual", "automatic"),
 }
 SLUG = re.compile(r"^[a-z][a-z0-9_]*$")
 
 
 def check_slug(slug):
+    if not slug.strip("_"):  # cookiecutter.json's default when the name gives no slug
+        return (
+            f"project_name {ANSWERS['project_name']!r} has no letter or digit to make "
+            "project_slug from: give project_slug, e.g. 'my_ml_service'"
+        )
+    if len(slug) > MAX_SLUG:
+        return (
+            f"project_slug {slug[:24]!r}... is {len(slug)} characters long (it names a folder, "
+            f"a package and images): at most {MAX_SLUG}; give a shorter project_slug"
+        )
     if not SLUG.match(slug):
         return (
             f"project_slug {slug!r} must start with a lowercase letter and hold only "
@@ -41,6 +53,18 @@ def check_number(name, low, high, bounds):
         return f"{name} {raw!r} is not a number"
     if not math.isfinite(value) or value <= low or value > high:
         return f"{name} {raw!r} must be {bounds}"
+    return None
+
+
+def check_margin():
+    """champion_margin may be 0 (the candidate must match the champion), unlike the others."""
+    raw = ANSWERS["champion_margin"]
+    try:
+        value = float(raw)
+    except (TypeError, ValueError):
+        return f"champion_margin {raw!r} is not a number"
+    if not 0 <= value < 1:  # NaN fails both comparisons
+        return f"champion_margin {raw!r} must be in [0, 1), e.g. 0.01"
     return None
 
 
@@ -70,10 +94,45 @@ def check_owners():
     return None
 
 
+# Free-text answers land in comments, strings and headers of Python, TOML, YAML and Makefiles:
+# any character may appear there except line breaks and other control characters (a line break
+# in a comment ends it; TOML forbids control characters in strings).
+FREE_TEXT = ("project_name", "description", "author_name", "author_email")
+MAX_FREE_TEXT = 500
+MAX_SLUG = 64
+EMAIL = re.compile(r"^[^@\s\"<>(),;:\\\[\]]+@[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)+$")
+
+
+def check_free_text():
+    for name in FREE_TEXT:
+        text = str(ANSWERS[name])
+        bad = [c for c in text if unicodedata.category(c) in ("Cc", "Cs", "Zl", "Zp")]
+        if bad:
+            return (
+                f"{name} holds a line break or control character ({ascii(bad[0])}): "
+                "answer on one line of printable text"
+            )
+        if len(text) > MAX_FREE_TEXT:
+            return f"{name} is {len(text)} characters long: at most {MAX_FREE_TEXT}"
+        if not text.strip():
+            return f"{name} is empty"
+    return None
+
+
+def check_email():
+    email = str(ANSWERS["author_email"])
+    if not EMAIL.match(email):
+        return f"author_email {email!r} is not an email address like jane.doe@example.com"
+    return None
+
+
 def errors():
     yield check_slug(ANSWERS["project_slug"])
+    yield check_free_text()
+    yield check_email()
     yield check_number("min_f1", 0, 1, "in (0, 1], e.g. 0.9")
     yield check_number("max_latency_ms", 0, math.inf, "a number of milliseconds above 0, e.g. 200")
+    yield check_margin()
     yield check_choices()
     yield check_owners()
 

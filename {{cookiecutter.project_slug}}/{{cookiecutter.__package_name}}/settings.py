@@ -12,13 +12,16 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 Dataset = Literal["csv", "breast_cancer", "wine"]
 Runtime = Literal["onnx", "sklearn"]
 
-PROJECT_NAME = {{ cookiecutter.project_name | tojson | replace('\\"', '\\u0022') }}  # noqa: E501
+PROJECT_NAME = "{{ cookiecutter.project_name | replace('\\', '\\\\') | replace('"', '\\u0022') }}"  # noqa: E501
 
 # Files written by `make train` inside `model_dir` and read by the gate and the API.
 CONTRACT_FILE = "contract.json"
 METRICS_FILE = "metrics.json"
 SKLEARN_FILE = "model.joblib"
 ONNX_FILE = "model.onnx"
+
+# The MLflow registry alias of the model version in production (`make promote-model` moves it).
+CHAMPION_ALIAS = "champion"
 
 # The serving runtime, chosen when the project was generated. requirements/api.txt and
 # .dockerignore were written for it, so it is fixed here rather than read from the environment:
@@ -58,6 +61,8 @@ class Settings(BaseSettings):
     min_f1: float = Field({{ cookiecutter.min_f1 | float }}, gt=0, le=1)
     max_latency_ms: float = Field({{ cookiecutter.max_latency_ms | float }}, gt=0)
     max_parity_diff: float = Field(1e-5, gt=0)
+    # how far the candidate's held-out F1 may trail the champion's (`make challenge`)
+    champion_margin: float = Field({{ cookiecutter.champion_margin | float }}, ge=0, lt=1)
 
 
 @lru_cache
