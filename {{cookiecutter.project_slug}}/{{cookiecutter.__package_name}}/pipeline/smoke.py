@@ -179,21 +179,25 @@ def main(argv: list[str] | None = None) -> int:
             raise SystemExit(f"smoke: FAILED: the API at {api_url} stopped answering ({exc})")
         figures = summarize(timings)
         wait_until_up(client, "UI", f"{ui_url}/_stcore/health", args.wait)
+    started = time.perf_counter()
     shown = predicted_in_browser(ui_url, args.page_timeout, args.chromium)
+    browser_s = round(time.perf_counter() - started, 2)
     if shown != example["label"]:
         raise SystemExit(
             f"smoke: FAILED: the UI at {ui_url} shows the class {shown!r} for the default row, "
             f"the trained model {example['label']!r} (see {SCREENSHOT})"
         )
 
-    figures.update(max_latency_ms=args.max_latency_ms, ui_health="ok", ui_shows=shown)
+    figures.update(
+        max_latency_ms=args.max_latency_ms, ui_health="ok", ui_shows=shown, ui_s=browser_s
+    )
     figures["passed"] = figures["p95_ms"] < args.max_latency_ms
     Path("reports").mkdir(exist_ok=True)
     Path("reports/smoke.json").write_text(json.dumps(figures, indent=2))
     print(
         f"smoke: /predict over {figures['requests']} requests: p50 {figures['p50_ms']:.2f} ms, "
         f"p95 {figures['p95_ms']:.2f} ms, max {figures['max_ms']:.2f} ms; every answer "
-        f"{example['label']!r} as trained; the UI in Chromium shows {shown!r}"
+        f"{example['label']!r} as trained; the UI in Chromium shows {shown!r} ({browser_s:.1f} s)"
     )
     if not figures["passed"]:
         print(
