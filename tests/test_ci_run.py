@@ -307,40 +307,63 @@ def digest(registry: str, repository: str, tag: str) -> str:
         return response.headers["Docker-Content-Digest"]
 
 
+def component_image(engine, tmp_path: Path, name: str) -> str:
+    """A tiny image of its own for `name`: one file, /component, saying which it is."""
+    folder = tmp_path / f"{name}-image"
+    folder.mkdir()
+    (folder / "component").write_text(f"{name}\n")
+    archive = tmp_path / f"{name}.tar"
+    with tarfile.open(archive, "w") as tar:
+        tar.add(folder / "component", arcname="component")
+    engine.docker("import", str(archive), f"delivery-stand-in-{name}:1")
+    return f"delivery-stand-in-{name}:1"
+
+
 @pytest.mark.docker
 def test_push_then_promote_moves_the_tested_images_and_the_mlflow_alias(
     engine_and_registry, bake, tmp_path, capsys
 ):
+    from mlflow import MlflowClient
+
     engine, docker_cli, registry = engine_and_registry
     project = bake()
     make(project, "train")
     # Stand-ins for the three images `make images` builds (the docker tier builds the real ones):
-    # one tiny image, imported from an empty tarball, tagged with each name.
-    empty = tmp_path / "empty.tar"
-    with tarfile.open(empty, "w"):
-        pass
-    engine.docker("import", str(empty), "delivery-stand-in:1")
+    # three tiny images, each with its own content, so a promote that tagged one name's image
+    # under another name would fail the digest check below.
     prefix, sha = f"{registry}/team/app", "0123456789abcdef0123456789abcdef01234567"
     names = ("api", "ui", "mlflow")
     for name in names:
-        engine.docker("tag", "delivery-stand-in:1", f"{prefix}/{name}:{sha}")
+        engine.docker("tag", component_image(engine, tmp_path, name), f"{prefix}/{name}:{sha}")
     variables = [f"DOCKER={docker_cli}", f"REGISTRY={prefix}", f"IMAGE_TAG={sha}"]
-    env = {**engine.env, "MLFLOW_TRACKING_URI": "sqlite:///mlflow.db"}
+    tracking_uri = f"sqlite:///{project / 'mlflow.db'}"
+    env = {**engine.env, "MLFLOW_TRACKING_URI": tracking_uri}
 
     started = time.monotonic()
     make(project, "push", *variables, env=env)
     pushed = {name: digest(registry, f"team/app/{name}", sha) for name in names}
+    assert len(set(pushed.values())) == 3, pushed  # three different images
     # promote pulls what CI tested: nothing of it is left on this engine.
     for name in names:
-        engine.docker("rmi", f"{prefix}/{name}:{sha}")
-    engine.docker("rmi", "delivery-stand-in:1")
-    promoted = make(project, "promote", *variables, env=env)
+        engine.docker("rmi", f"{prefix}/{name}:{sha}", f"delivery-stand-in-{name}:1")
+    make(project, "promote", *variables, env=env)
     seconds = time.monotonic() - started
 
     for name in names:
         assert digest(registry, f"team/app/{name}", "production") == pushed[name], name
+        # and what the production tag serves is that component's own image
+        image = f"{prefix}/{name}:production"
+        container = engine.docker("create", image, "none").stdout.strip()
+        try:
+            copied = engine.docker("cp", f"{container}:/component", "-").stdout
+        finally:
+            engine.docker("rm", container)
+        assert f"{name}\n" in copied, (name, copied[-200:])
+    # The alias, read back from the MLflow registry itself: the version this pipeline trained.
     contract = json.loads((project / "model" / "contract.json").read_text())
-    expected = f"alias 'production' -> version {contract['model_version']}"
-    assert expected in promoted.stdout, promoted.stdout
+    champion = MlflowClient(tracking_uri).get_model_version_by_alias(
+        contract["model_name"], "champion"
+    )
+    assert str(champion.version) == contract["model_version"] == "1"
     with capsys.disabled():
-        print(f"\ndelivery: push + promote (3 images, MLflow alias) in {seconds:.1f} s")
+        print(f"\ndelivery: push + promote (3 distinct images, MLflow alias) in {seconds:.1f} s")
