@@ -2,8 +2,10 @@
 
 import argparse
 import json
+import shutil
 import time
 import urllib.request
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Callable, NamedTuple, get_args
 
@@ -11,6 +13,7 @@ import joblib
 import mlflow
 import onnx
 import sklearn
+from mlflow.exceptions import MlflowException
 from mlflow.models import infer_signature
 from sklearn.base import ClassifierMixin
 from sklearn.compose import ColumnTransformer
@@ -177,13 +180,13 @@ def check_tracking_server(uri: str) -> None:
         urllib.request.urlopen(f"{uri.rstrip('/')}/health", timeout=5)
     except OSError as exc:
         raise SystemExit(
-            f"train: the MLflow tracking server at {uri} does not answer ({exc}); "
+            f"train: the MLflow tracking server at {uri} is not reachable or not healthy ({exc}); "
             "start it, or unset MLFLOW_TRACKING_URI to use the local sqlite:///mlflow.db store."
         ) from exc
 
 
-def log_to_mlflow(pipeline: Pipeline, data: Data, metrics: dict, settings: Settings):
-    """Log params, metrics, the confusion matrix and the model; register a model version."""
+def log_to_mlflow(pipeline: Pipeline, data: Data, metrics: dict, settings: Settings, folder: Path):
+    """Log params, metrics, the confusion matrix and the models in `folder`; register a version."""
     mlflow.set_tracking_uri(settings.mlflow_tracking_uri)
     mlflow.set_experiment(settings.experiment_name)
     csv = settings.dataset == "csv"
@@ -217,7 +220,7 @@ def log_to_mlflow(pipeline: Pipeline, data: Data, metrics: dict, settings: Setti
             skops_trusted_types=["sklearn.tree._tree.Tree", "numpy.dtype"],
             registered_model_name=settings.registered_model_name,
         )
-        onnx_path = settings.model_dir / ONNX_FILE
+        onnx_path = folder / ONNX_FILE
         if onnx_path.exists():
             mlflow.onnx.log_model(
                 onnx.load(onnx_path),
@@ -225,6 +228,24 @@ def log_to_mlflow(pipeline: Pipeline, data: Data, metrics: dict, settings: Setti
                 pip_requirements=[f"onnx=={onnx.__version__}", "onnxruntime"],
             )
     return str(info.registered_model_version), run.info.run_id
+
+
+@contextmanager
+def replacing(folder: Path):
+    """A new folder beside `folder` that replaces it when the block succeeds, else is removed:
+    a failure (disk full, MLflow down) leaves the previous model/ whole."""
+    new, old = (folder.with_name(f".{folder.name}.{part}") for part in ("new", "old"))
+    shutil.rmtree(new, ignore_errors=True)  # left by a run that was killed
+    new.mkdir(parents=True)
+    try:
+        yield new
+        shutil.rmtree(old, ignore_errors=True)
+        if folder.exists():
+            folder.rename(old)
+        new.rename(folder)  # same file system: one atomic step
+        shutil.rmtree(old, ignore_errors=True)
+    finally:
+        shutil.rmtree(new, ignore_errors=True)
 
 
 def train(settings: Settings) -> dict:
@@ -245,29 +266,39 @@ def train(settings: Settings) -> dict:
     )
 
     model_dir = settings.model_dir
-    model_dir.mkdir(parents=True, exist_ok=True)
-    (model_dir / ONNX_FILE).unlink(missing_ok=True)
-    joblib.dump(pipeline, model_dir / SKLEARN_FILE)
-    if RUNTIME == "onnx":
-        export_onnx(pipeline, data, model_dir / ONNX_FILE)
-
-    version, run_id = log_to_mlflow(pipeline, data, metrics, settings)
-    print(
-        f"train: MLflow run {run_id} in {settings.mlflow_tracking_uri}; "
-        f"registered {settings.registered_model_name!r} version {version}"
-    )
-    (model_dir / CONTRACT_FILE).write_text(
-        json.dumps(contract(data, settings, version, run_id, pipeline), indent=2)
-    )
-    metrics.update(
-        model_version=version,
-        seconds=round(time.perf_counter() - started, 2),
-        runtime=RUNTIME,
-        **settings.model_dump(
-            include={"dataset", "data_path", "target", "model", "seed", "test_size"}, mode="json"
-        ),
-    )
-    (model_dir / METRICS_FILE).write_text(json.dumps(metrics, indent=2))
+    kept = f"{model_dir}/ is left as it was"
+    try:
+        with replacing(model_dir) as folder:
+            joblib.dump(pipeline, folder / SKLEARN_FILE)
+            if RUNTIME == "onnx":
+                export_onnx(pipeline, data, folder / ONNX_FILE)
+            version, run_id = log_to_mlflow(pipeline, data, metrics, settings, folder)
+            print(
+                f"train: MLflow run {run_id} in {settings.mlflow_tracking_uri}; "
+                f"registered {settings.registered_model_name!r} version {version}"
+            )
+            (folder / CONTRACT_FILE).write_text(
+                json.dumps(contract(data, settings, version, run_id, pipeline), indent=2)
+            )
+            metrics.update(
+                model_version=version,
+                seconds=round(time.perf_counter() - started, 2),
+                runtime=RUNTIME,
+                **settings.model_dump(
+                    include={"dataset", "data_path", "target", "model", "seed", "test_size"},
+                    mode="json",
+                ),
+            )
+            (folder / METRICS_FILE).write_text(json.dumps(metrics, indent=2))
+    except MlflowException as exc:
+        reason = str(exc).strip().splitlines()[0][:300]
+        raise SystemExit(
+            f"train: MLflow at {settings.mlflow_tracking_uri} failed: {reason}; {kept}"
+        ) from None
+    except OSError as exc:  # disk full, read-only, no permission
+        raise SystemExit(
+            f"train: cannot write {exc.filename or model_dir}: {exc.strerror or exc}; {kept}"
+        ) from None
     print(f"train: wrote {model_dir}/ ({', '.join(sorted(p.name for p in model_dir.iterdir()))})")
     return metrics
 
