@@ -12,7 +12,8 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 Dataset = Literal["csv", "breast_cancer", "wine"]
 Runtime = Literal["onnx", "sklearn"]
 
-PROJECT_NAME = "{{ cookiecutter.project_name | replace('\\', '\\\\') | replace('"', '\\u0022') }}"  # noqa: E501
+# The project name as answered (any text on one line: backslashes doubled, quotes as \u0022).
+PROJECT_NAME = "{{ cookiecutter.project_name | replace('\\', '\\\\') | replace('"', '\\u0022') }}"  # fmt: skip # noqa: E501
 
 # Files written by `make train` inside `model_dir` and read by the gate and the API.
 CONTRACT_FILE = "contract.json"
