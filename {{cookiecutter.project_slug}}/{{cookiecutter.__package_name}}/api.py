@@ -1,4 +1,4 @@
-"""The HTTP API: POST /predict, GET /health, /ready and /model (developer 2)."""
+"""The HTTP API: POST /predict, GET /health, /ready and /model (API owner)."""
 
 import json
 import logging

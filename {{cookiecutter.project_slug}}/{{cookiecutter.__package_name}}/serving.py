@@ -1,4 +1,4 @@
-"""The serving model: model/ loaded once, one predict_proba for every runtime (developer 2)."""
+"""The serving model: model/ loaded once, one predict_proba for every runtime (API owner)."""
 
 import json
 import re

@@ -35,7 +35,7 @@ class Settings(BaseSettings):
 
     model_config = SettingsConfigDict(env_prefix="ML_", env_file=".env", extra="ignore")
 
-    # training (developer 1)
+    # training (the training owner)
     dataset: Dataset = {{ cookiecutter.dataset | tojson }}
     data_path: Path = Path("data/penguins.csv")  # CSV or Parquet, read when dataset is "csv"
     target: str = "species"  # the column to predict, anywhere in the table
@@ -50,11 +50,11 @@ class Settings(BaseSettings):
     )
     experiment_name: str = {{ cookiecutter.project_slug | tojson }}
 
-    # serving (developer 2)
+    # serving (the API owner)
     max_batch: int = Field(256, ge=1)
     max_body_bytes: int = Field(1_000_000, ge=1)  # larger bodies get a 413 before being parsed
 
-    # user interface (developer 3)
+    # user interface (the UI owner)
     api_url: str = "http://127.0.0.1:8000"
     ui_url: str = "http://127.0.0.1:8501"
 

@@ -1,4 +1,4 @@
-"""Train the model, track it in MLflow and write the serving model to model/ (developer 1)."""
+"""Train the model, track it in MLflow and write the serving model to model/ (training owner)."""
 
 import argparse
 import json

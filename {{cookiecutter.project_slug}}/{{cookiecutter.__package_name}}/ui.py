@@ -1,4 +1,4 @@
-"""The Streamlit front end: features in, the API's prediction out (developer 3)."""
+"""The Streamlit front end: features in, the API's prediction out (UI owner)."""
 
 import httpx
 import streamlit as st
