@@ -5,6 +5,7 @@ import logging
 from contextlib import asynccontextmanager
 from typing import Annotated, Literal
 
+import numpy as np
 from fastapi import FastAPI, HTTPException, Request, Response
 from fastapi.exceptions import RequestValidationError
 from pydantic import (
@@ -99,6 +100,14 @@ def to_columns(rows: list[dict], state) -> list[list]:
     return [[row[name] for row in rows] for name in state.features]
 
 
+def check_finite(probabilities: np.ndarray) -> None:
+    """Numbers far outside the training range overflow the model: refuse those rows, by index."""
+    rows = np.flatnonzero(~np.isfinite(probabilities).all(axis=1))
+    if len(rows):
+        message = "the model gives no probabilities for values this far outside the training range"
+        raise RequestValidationError([field_error((int(i),), message, "value_error") for i in rows])
+
+
 def refusal(exc: ValidationError, allowed: dict) -> RequestValidationError:
     """pydantic's errors under `body`; a missing category also names its allowed values."""
     errors = []
@@ -149,14 +158,15 @@ async def predict(request: Request) -> Response:
         )
     except ValidationError as exc:
         raise refusal(exc, state.allowed) from None
-    columns = to_columns(body.rows, state)
+    probabilities = state.model.predict_proba(to_columns(body.rows, state))
+    check_finite(probabilities)
     classes = state.contract["classes"]
     predictions = [
         {"label": classes[p.index(max(p))], "probabilities": dict(zip(classes, p))}
-        for p in state.model.predict_proba(columns).tolist()
+        for p in probabilities.tolist()
     ]
     content = {"predictions": predictions, "model_version": state.contract["model_version"]}
-    return Response(json.dumps(content), media_type="application/json")
+    return Response(json.dumps(content, allow_nan=False), media_type="application/json")
 
 
 @app.get("/health")

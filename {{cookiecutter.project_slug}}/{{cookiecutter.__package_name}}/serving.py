@@ -40,10 +40,11 @@ class OnnxModel:
 
     def predict_proba(self, columns: list[list]) -> np.ndarray:
         """Probabilities for rows given as one list of values per feature (contract order)."""
-        feed = {
-            name: np.array(values, dtype=dtype).reshape(-1, 1)
-            for (name, dtype), values in zip(self.inputs, columns)
-        }
+        with np.errstate(over="ignore"):  # over 3.4e38 is inf in float32: the API refuses it
+            feed = {
+                name: np.array(values, dtype=dtype).reshape(-1, 1)
+                for (name, dtype), values in zip(self.inputs, columns)
+            }
         return self.session.run(self.outputs, feed)[0]
 
 
