@@ -82,6 +82,51 @@ def test_hadolint_catches_a_final_root_user(bake_session, tmp_path):
     assert result.returncode != 0 and "DL3002" in result.stdout
 
 
+SECRET_NAME = re.compile(r"PASSWORD|PASSWD|TOKEN|SECRET|API_?KEY|PRIVATE|CREDENTIAL", re.I)
+
+
+def test_final_stages_hold_no_compiler_no_pip_cache_and_no_build_arg(bake_session):
+    dockerfile = (bake_session() / "Dockerfile").read_text()
+    found = stages(dockerfile)
+    code = "".join(found.values())  # comments left out
+    assert not re.search(r"\bARG\b", code)  # nothing can be passed in, so no secret either
+    assert not re.search(r"apt-get|apk |gcc|g\+\+|build-essential|-dev\b", code)
+    for target in ("api", "ui", "mlflow"):
+        for line in re.findall(r"^RUN .*pip install.*$", found[target], re.M):
+            assert "--mount=type=cache,target=/root/.cache/pip" in line, (target, line)
+    assert "PYTHONDONTWRITEBYTECODE=1" in found["base"]
+    env_names = re.findall(r"^\s*(?:ENV\s+)?([A-Z_]+)=", code, re.M)
+    assert env_names and not [name for name in env_names if SECRET_NAME.search(name)]
+    # The base by tag here (a digest cannot be resolved without a registry); Renovate pins it.
+    assert re.search(r"^FROM python:3\.11-slim AS base$", dockerfile, re.M)
+
+
+def test_hadolint_catches_a_pip_cache_left_in_a_layer(bake_session, tmp_path):
+    hadolint = require_tool("hadolint")
+    broken = broken_copy(
+        bake_session(), tmp_path, "Dockerfile", "--mount=type=cache,target=/root/.cache/pip ", ""
+    )
+    result = run([hadolint, "--no-color", "Dockerfile"], cwd=broken, check=False)
+    assert result.returncode != 0 and "DL3042" in result.stdout, result.stdout
+
+
+def test_no_registry_secret_reaches_a_build(bake_session, tmp_path):
+    project = tmp_path / "project"
+    shutil.copytree(bake_session(), project)
+    (project / "model").mkdir(exist_ok=True)
+    (project / "model" / "contract.json").write_text("{}")
+    secrets = {
+        "REGISTRY_USER": "ci-bot",
+        "REGISTRY_PASSWORD": "s3cr3t-pw",
+        **dict.fromkeys(PROVIDER_SHAS, ""),
+    }
+    result = make(project, "-n", "images", "REGISTRY=ghcr.io/o/r", "CACHE_TAGS=abc", env=secrets)
+    builds = [line for line in result.stdout.splitlines() if " build " in line]
+    assert len(builds) == 3
+    assert "s3cr3t-pw" not in result.stdout and "ci-bot" not in result.stdout
+    assert set(re.findall(r"--build-arg (\S+)", result.stdout)) == {"BUILDKIT_INLINE_CACHE=1"}
+
+
 def test_each_target_installs_only_its_own_requirements_runs_as_non_root_with_a_healthcheck(
     bake_session,
 ):
@@ -425,6 +470,36 @@ def test_staging_stack_turns_healthy_runs_as_non_root_and_passes_the_smoke(stagi
     with capsys.disabled():
         print(f"\ndocker tier figures ({TEMPLATE / 'build' / 'docker-tier.json'}):")
         print(json.dumps(FIGURES, indent=2))
+
+
+@pytest.mark.docker
+@pytest.mark.timeout(300)
+def test_final_images_hold_no_compiler_pip_cache_bytecode_of_the_code_or_secret(staging):
+    """The images `make images` built for the staging test (no extra build): looked at as root."""
+    _, engine = staging
+    probe = (
+        "for tool in gcc cc c++ g++ clang make; do command -v $tool; done; "
+        # BuildKit leaves the cache mount's empty mount point: only files in it would be a cache
+        "find /root/.cache /home/app/.cache -mindepth 1 -not -path /root/.cache/pip 2> /dev/null; "
+        "find /app -name __pycache__ -o -name '*.pyc'; "
+        "find / -xdev \\( -name '.env' -o -name '*.pem' -o -name 'id_rsa*' \\) "
+        "-not -path '/proc/*' -not -path '/usr/*' -not -path '/etc/ssl/*' 2> /dev/null; true"
+    )
+    figures = {}
+    for target in ("api", "ui", "mlflow"):
+        image = f"{IMAGE_PREFIX}{target}:{TAG}"
+        found = engine.docker(
+            "run", "--rm", "--user", "0", "--entrypoint", "sh", image, "-c", probe
+        ).stdout.split()
+        assert found == [], (target, found)
+        config = engine.inspect(image)[0]["Config"]
+        names = [variable.split("=", 1)[0] for variable in config["Env"]]
+        assert not [name for name in names if SECRET_NAME.search(name)], (target, names)
+        history = engine.docker("history", "--no-trunc", "--format", "{{.CreatedBy}}", image)
+        assert not SECRET_NAME.search(history.stdout), (target, history.stdout)
+        assert "--build-arg" not in history.stdout and "ARG " not in history.stdout
+        figures[target] = {"layers": len(history.stdout.splitlines()), "env": len(names)}
+    record(final_image_checks=figures)
 
 
 @pytest.mark.docker

@@ -65,7 +65,7 @@ TEXTS = [
 # (label, answers, expected): the slug derived from project_name, and the email.
 OTHERS = [
     ("slug from non-ASCII name", {"project_name": "Ünïcödé Prøject 中文"}, BAKE),
-    ("slug from a name with quotes", {"project_name": "It's \"quoted\" {{x}}"}, BAKE),
+    ("slug from a name with quotes", {"project_name": 'It\'s "quoted" {{x}}'}, BAKE),
     ("slug from emoji only", {"project_name": "🚀 🐧"}, REFUSE),
     ("slug from a long name", {"project_name": "word " * 20}, REFUSE),
     ("slug from a leading digit", {"project_name": "42 answers"}, REFUSE),
@@ -98,7 +98,7 @@ def cases():
 
 
 def as_typed(answers: dict) -> dict:
-    """Free text exactly as typed: cookiecutter renders --no-input values as Jinja, typed ones not."""
+    """Free text as typed: cookiecutter renders --no-input values as Jinja, typed ones not."""
     return {k: f"{{% raw %}}{v}{{% endraw %}}" if k in FREE_TEXT else v for k, v in answers.items()}
 
 
