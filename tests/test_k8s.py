@@ -1,6 +1,7 @@
 """Kubernetes: both overlays render offline (kubectl kustomize) and pass kubernetes-validate --strict;
 the rendered objects carry the probes, limits, non-root, HPA and the blue/green switch; `make k8s-deploy`
-and `make k8s-rollback` move the switch only when they should (a stand-in kubectl: no cluster here)."""
+and `make k8s-rollback` move the switch only when they should (a stand-in kubectl: no cluster here).
+"""
 
 import json
 import sys
@@ -120,7 +121,11 @@ def test_the_switch_services_select_one_colour_and_each_colour_talks_to_its_own_
 def test_kubernetes_validate_rejects_an_unknown_field(bake_session, tmp_path):
     require_tool("kubernetes-validate")
     broken = broken_copy(
-        bake_session(), tmp_path, "deploy/k8s/base/app/api.yaml", "readinessProbe:", "readinesProbe:"
+        bake_session(),
+        tmp_path,
+        "deploy/k8s/base/app/api.yaml",
+        "readinessProbe:",
+        "readinesProbe:",
     )
     result = make(broken, "k8s-validate", check=False)
     assert result.returncode != 0
@@ -199,7 +204,9 @@ def test_deploy_switches_only_after_the_new_colour_is_ready_and_smoked_and_rollb
     assert cluster.live() == ("green", "green")
     stuck = cluster.make("k8s-deploy", "v3", unready="ui-blue")
     assert stuck.returncode != 0
-    assert "k8s-deploy: FAILED: ui-blue did not become ready; traffic stays on green" in stuck.stdout
+    assert (
+        "k8s-deploy: FAILED: ui-blue did not become ready; traffic stays on green" in stuck.stdout
+    )
     assert cluster.live() == ("green", "green")
 
     back = cluster.make("k8s-rollback", "v2")
@@ -223,4 +230,3 @@ def test_rollback_refuses_when_nothing_is_deployed_or_the_other_colour_is_not_re
     assert down.returncode != 0
     assert "k8s-rollback: FAILED: blue is not available; traffic stays on green" in down.stdout
     assert cluster.live() == ("green", "green")
-

@@ -36,7 +36,10 @@ def postgres():
     try:
         run([*as_postgres, PG_BIN / "initdb", "-D", data, "-U", "mlflow", "--auth=trust"], root)
         options = f"-c listen_addresses=127.0.0.1 -p {port} -k {root} -c fsync=off"
-        run([*pg, "--log", str(root / "log"), "--wait", "--timeout", "60", "-o", options, "start"], root)
+        run(
+            [*pg, "--log", str(root / "log"), "--wait", "--timeout", "60", "-o", options, "start"],
+            root,
+        )
         run([*as_postgres, PG_BIN / "createdb", "-h", "127.0.0.1", "-p", str(port), "-U", "mlflow",
              "mlflow"], root)  # fmt: skip
         yield f"postgresql+psycopg://mlflow@127.0.0.1:{port}/mlflow"
@@ -133,7 +136,9 @@ def test_every_pipeline_logs_to_one_server_and_the_challenger_must_match_the_cha
     forest = "RandomForestClassifier(n_estimators=100, random_state=seed)"
     assert forest in train_py.read_text()
     train_py.write_text(
-        train_py.read_text().replace(forest, "RandomForestClassifier(1, max_depth=1, random_state=seed)")
+        train_py.read_text().replace(
+            forest, "RandomForestClassifier(1, max_depth=1, random_state=seed)"
+        )
     )
     make(worse, "train", env={**env, "ML_MODEL": "random_forest"})
     assert versions(mlflow_server) == ["1", "2", "3"]
@@ -150,7 +155,9 @@ def test_every_pipeline_logs_to_one_server_and_the_challenger_must_match_the_cha
 
     # Rollback: the champion goes back to the version before.
     back = make(project, "rollback-model", env=env).stdout
-    assert "rollback-model: MLflow model 'my_ml_service' alias 'champion' -> version 1 (was 2)" in back
+    assert (
+        "rollback-model: MLflow model 'my_ml_service' alias 'champion' -> version 1 (was 2)" in back
+    )
     assert alias(mlflow_server, "champion") == "1"
     print(f"\nmlflow on postgres: 3 trainings, challenge, promote, rollback in "
           f"{time.monotonic() - started:.1f} s")  # fmt: skip
