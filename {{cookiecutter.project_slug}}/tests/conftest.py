@@ -29,7 +29,14 @@ from {{ cookiecutter.__package_name }}.settings import (
 # (files no owner claims, e.g. test_report.py). Only the training owner's tests train: the others
 # get a fixture model, so a broken train.py turns only the training owner's check red.
 OWNERS = {
-    "train": ("test_train", "test_data", "test_export", "test_gate", "test_promote"),
+    "train": (
+        "test_train",
+        "test_data",
+        "test_export",
+        "test_gate",
+        "test_promote",
+        "test_champion",
+    ),
     "api": ("test_api", "test_smoke"),
     "ui": ("test_ui",),
 }
