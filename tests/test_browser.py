@@ -38,6 +38,7 @@ def running(project: Path, *args: str, env: dict | None = None):
 
 @pytest.fixture(scope="module")
 def project(bake_session) -> Path:
+    require_tool("chromium")  # before training: skip (or, in CI, fail) at once without it
     project = bake_session()
     if not (project / "model" / "contract.json").is_file():
         make(project, "train")
