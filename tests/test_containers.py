@@ -182,18 +182,22 @@ def test_compose_publishes_on_loopback_and_takes_images_from_the_environment(bak
         "api": "my-ml-service-api:latest",
         "ui": "my-ml-service-ui:latest",
         "mlflow": "my-ml-service-mlflow:latest",
+        "postgres": "postgres:17.6-bookworm",  # MLflow's backend store, from its registry
     }
     ports = {
-        name: [(p["host_ip"], p["published"]) for p in s["ports"]] for name, s in services.items()
+        name: [(p["host_ip"], p["published"]) for p in s.get("ports", [])]
+        for name, s in services.items()
     }
     assert ports == {
         "api": [("127.0.0.1", "8000")],
         "ui": [("127.0.0.1", "8501")],
         "mlflow": [("127.0.0.1", "5000")],
+        "postgres": [],  # reached on the compose network only
     }
     assert services["ui"]["environment"]["ML_API_URL"] == "http://api:8000"
     assert services["ui"]["depends_on"]["api"]["condition"] == "service_healthy"
-    assert all("healthcheck" in s and "build" in s for s in services.values())
+    assert all("healthcheck" in s for s in services.values())
+    assert all("build" in s for name, s in services.items() if name != "postgres")
 
     env = {"IMAGE_TAG": "abc123", "API_IMAGE": "ghcr.io/o/r/api", "HOST_IP": "0.0.0.0"}
     services = json.loads(run(config, bake_session(), env=env).stdout)["services"]
