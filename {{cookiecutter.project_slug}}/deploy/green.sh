@@ -69,8 +69,8 @@ deploy() {
         $DOCKER network create "$PRODUCTION_NETWORK" > /dev/null
     echo "deploy: starting $API_IMAGE:$IMAGE_TAG as $next (live: ${live:-nothing yet})"
     if ! stack "$next" up -d --wait --wait-timeout "$DEPLOY_TIMEOUT" --quiet-pull; then
-        echo "deploy: FAILED: $next ($IMAGE_TAG) did not turn healthy; traffic stays on" \
-            "${live:-nothing}. The api log:"
+        echo "deploy: FAILED: $next ($IMAGE_TAG) did not start or turn healthy; traffic stays" \
+            "on ${live:-nothing}. The api log:"
         stack "$next" logs --no-color --tail 15 api || true
         stack "$next" down
         exit 1
