@@ -123,7 +123,7 @@ def test_kubernetes_validate_rejects_an_unknown_field(bake_session, tmp_path):
     broken = broken_copy(
         bake_session(),
         tmp_path,
-        "deploy/k8s/base/app/api.yaml",
+        "deploy/k8s/base/app/api-deployment.yaml",
         "readinessProbe:",
         "readinesProbe:",
     )
