@@ -10,7 +10,18 @@ import re
 
 import pytest
 
-from ci_spec import DEPLOY, EVERY, LOCAL_ACTIONS, PIPELINE, PRODUCTION, SPECS, complaints, load
+from ci_spec import (
+    BY_HAND,
+    DEPLOY,
+    EVERY,
+    LOCAL_ACTIONS,
+    PIPELINE,
+    PRODUCTION,
+    REVIEW,
+    SPECS,
+    complaints,
+    load,
+)
 
 PROVIDERS = list(SPECS)
 
@@ -32,7 +43,8 @@ def composite_targets(project) -> dict:
 
 
 def ancestors(spec: dict, job: str) -> set:
-    needs = spec[job][0]
+    """Every job `job` waits for; needing a matrix job (`test`) is needing each of its legs."""
+    needs = [j for n in spec[job][0] for j in spec if j == n or j.startswith(f"{n}[")]
     return set(needs).union(*(ancestors(spec, n) for n in needs))
 
 
@@ -56,14 +68,23 @@ def test_the_table_runs_the_shared_pipeline_in_order_and_deploys_only_from_the_d
         for target in stage:
             for job in runs[target]:
                 earlier = {j for s in PIPELINE[:i] for t in s for j in runs[t]} - {job}
+                earlier = {j for j in earlier if spec[j][2] != REVIEW}  # nothing waits for these
                 assert earlier <= ancestors(spec, job), (provider, job, earlier)
                 gated = [spec[j][2] for j in [job, *ancestors(spec, job)]]
                 if target in DEPLOY:
                     assert spec[job][2] != EVERY, (provider, job)
                 if target in PRODUCTION:
                     assert any("approval" in r for r in gated), (provider, job)
-                if target not in DEPLOY:
-                    assert spec[job][2] == EVERY, (provider, job)
+                if target not in DEPLOY:  # a review job may run a check again for its figures
+                    assert spec[job][2] in (EVERY, REVIEW), (provider, job)
+                    assert any(spec[j][2] == EVERY for j in runs[target]), (provider, target)
+
+
+@pytest.mark.parametrize("provider", PROVIDERS)
+def test_rollback_is_run_by_a_person_and_review_figures_only_before_a_merge(provider):
+    jobs = {job: (calls, runs) for job, (_, calls, runs) in SPECS[provider].items()}
+    assert [runs for calls, runs in jobs.values() if "rollback" in calls] == [BY_HAND]
+    assert [runs for calls, runs in jobs.values() if "review" in calls] == [REVIEW]
 
 
 DELETE = object()
@@ -93,8 +114,8 @@ CI_JOBS = ("workflows", "pipeline", "jobs")
 MUTATIONS = [
     # provider    where (YAML path)                              change          expected complaint
     ("github",   ("jobs", "staging", "steps", "make smoke"),   DELETE,          "staging: make calls"),
-    ("github",   ("jobs", "train", "steps", "make train", "run"), "make gate",   "train: make calls ['install', 'gate']"),
-    ("github",   (LOCAL_ACTIONS, "./.github/actions/setup", "runs", "steps", "make install"), DELETE, "lint: make calls ['lint']"),
+    ("github",   ("jobs", "train", "steps", "make train", "run"), "make gate",   "train: make calls ['install', 'validate', 'report REPORT=data', 'gate']"),
+    ("github",   (LOCAL_ACTIONS, "./.github/actions/setup", "runs", "steps", "make install"), DELETE, "lint: make calls ['lint', 'audit']"),
     ("github",   ("jobs", "images", "needs"),                   "train",         "images: needs ['train']"),
     ("github",   ("jobs", "staging", "if"),                     DELETE,          "staging: runs on 'every branch'"),
     ("github",   ("jobs", "production", "environment"),         "staging",       "production: runs on 'default branch'"),

@@ -63,6 +63,14 @@ def default_branch(env) -> str:
     return repository.get("default_branch") or env.get("CI_DEFAULT_BRANCH") or "default branch"
 
 
+def on_default_branch(env) -> bool:
+    """A push to the default branch: its figures become the record later changes compare with."""
+    if env.get("GITHUB_EVENT_NAME") == "push":
+        return env.get("GITHUB_REF_NAME") == default_branch(env)
+    branch = env.get("CI_COMMIT_BRANCH")
+    return bool(branch) and branch == env.get("CI_DEFAULT_BRANCH")
+
+
 def verdict(passed) -> str:
     return "not measured" if passed is None else ("passed" if passed else "**FAILED**")
 
@@ -212,7 +220,7 @@ def main(argv: list[str] | None = None, env=None, transport=None) -> int:
     )
     args = parser.parse_args(argv)
     now = figures(env)
-    if args.record:
+    if args.record or on_default_branch(env):
         if "f1" not in now:
             print("review: nothing to record: no reports/gate.json (run `make gate` first)")
             return 1
