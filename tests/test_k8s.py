@@ -17,6 +17,7 @@ NAMESPACE = {"staging": "my-ml-service-staging", "production": "my-ml-service"}
 HPA_RANGE = {"staging": (1, 3), "production": (2, 10)}
 FAKE_KUBECTL = Path(__file__).parent / "k8s" / "fake_kubectl.py"
 REGISTRY = "ghcr.io/owner/repo"
+KUBECONFIG_DATA = "apiVersion: v1\nkind: Config\nclusters: []"
 
 
 @pytest.fixture(scope="module")
@@ -163,7 +164,11 @@ class Cluster:
             f"K8S_SMOKE={smoke}",
             *ports,
             check=False,
-            env={"FAKE_KUBE_STATE": str(self.state), "FAKE_KUBE_UNREADY": unready},
+            env={
+                "FAKE_KUBE_STATE": str(self.state),
+                "FAKE_KUBE_UNREADY": unready,
+                "KUBECONFIG_DATA": KUBECONFIG_DATA,  # as GitHub and CircleCI hand a secret over
+            },
         )
 
     @property
@@ -186,6 +191,11 @@ def test_deploy_switches_only_after_the_new_colour_is_ready_and_smoked_and_rollb
     assert cluster.live() == ("blue", "blue")
     assert cluster.image("api-blue") == "my-ml-service-api:v1"
     assert "traffic switched from nothing to blue" in first.stdout
+    # The secret's content became a file of its own, readable by this user only, that kubectl read.
+    kubeconfig = cluster.project / ".tools" / "kubeconfig"
+    assert kubeconfig.read_text() == KUBECONFIG_DATA + "\n"
+    assert kubeconfig.stat().st_mode & 0o777 == 0o600
+    assert json.loads(cluster.state.read_text())["kubeconfig"] == str(kubeconfig)
 
     second = cluster.make("k8s-deploy", "v2")
     assert second.returncode == 0, second.stdout + second.stderr
@@ -230,3 +240,16 @@ def test_rollback_refuses_when_nothing_is_deployed_or_the_other_colour_is_not_re
     assert down.returncode != 0
     assert "k8s-rollback: FAILED: blue is not available; traffic stays on green" in down.stdout
     assert cluster.live() == ("green", "green")
+
+
+def test_deploy_refuses_without_a_cluster_in_one_line(bake_session, tmp_path):
+    result = make(
+        bake_session(),
+        "k8s-deploy",
+        check=False,
+        env={"KUBECONFIG": "", "KUBECONFIG_DATA": "", "HOME": str(tmp_path)},
+    )
+    assert result.returncode != 0
+    assert "k8s-connect: no cluster: set KUBECONFIG (a file) or KUBECONFIG_DATA (its content)" in (
+        result.stdout
+    )

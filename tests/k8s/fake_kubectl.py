@@ -37,6 +37,7 @@ def main(args: list[str]) -> int:
     state = json.loads(STATE.read_text()) if STATE.exists() else {"objects": {}, "calls": []}
     objects = state["objects"]
     state["calls"].append(args)
+    state["kubeconfig"] = os.environ.get("KUBECONFIG")
     status = 0
     verb = args[2]  # args: --namespace NS VERB ...
     if verb == "get":
