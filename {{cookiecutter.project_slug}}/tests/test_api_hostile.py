@@ -55,9 +55,7 @@ def test_a_batch_just_over_the_limit_gets_a_413(client, trained):
 def test_a_body_without_content_length_is_counted_as_it_arrives(client):
     limit = get_settings().max_body_bytes
     chunks = (b"x" * 65536 for _ in range(limit // 65536 + 2))  # sent chunked: no length
-    response = client.post(
-        "/predict", content=chunks, headers={"content-type": "application/json"}
-    )
+    response = client.post("/predict", content=chunks, headers={"content-type": "application/json"})
     assert response.status_code == 413, response.text
 
 
