@@ -1,8 +1,8 @@
 """TEACHING.md cannot rot: every exercise is replayed on a baked project. Its `diff` blocks are
 applied with `git apply`, one branch each, and merged; every `$ make ...` of its `console` block is
 run, and each line the guide shows under a command must begin a line of that command's output, in
-order (timings before " ms" and loopback ports excepted); a command showing FAILED must fail, any other must
-pass. One bake, trained once per worker; each exercise works on its own copy."""
+order (timings in ms or s and loopback ports excepted); a command showing FAILED must fail, any
+other must pass. One bake, trained once per worker; each exercise works on its own copy."""
 
 import re
 import shlex
@@ -63,10 +63,10 @@ def parse(text: str) -> dict[int, Exercise]:
 
 
 def line_pattern(line: str) -> re.Pattern:
-    """An expected line as a pattern for the start of an output line; timings (12.34 ms) and
-    loopback ports (the test picks free ones) free."""
+    """An expected line as a pattern for the start of an output line; timings (12.34 ms, 4.5 s)
+    and loopback ports (the test picks free ones) free."""
     escaped = re.escape(line)
-    timings = re.sub(r"\d+(?:\\\.\d+)?(?=\\?\ ms)", r"[0-9.]+", escaped)
+    timings = re.sub(r"\d+(?:\\\.\d+)?(?=\\?\ m?s\b)", r"[0-9.]+", escaped)
     return re.compile(re.sub(r"(?<=127\\\.0\\\.0\\\.1:)\d+", r"\\d+", timings))
 
 
