@@ -39,8 +39,10 @@ def test_promotes_the_champion_remembers_the_previous_one_and_rolls_back(
     model_env, registry, capsys
 ):
     name, trained = model_env.contract["model_name"], model_env.contract["model_version"]
-    trained_version = registry.get_model_version(name, trained)
-    source, run = trained_version.source, trained_version.run_id
+    # Another version of the same files, registered from where they are stored (a `models:/` source
+    # would be looked up among the logged models, which other tests' training runs replace).
+    source = registry.get_model_version_download_uri(name, trained)
+    run = registry.get_model_version(name, trained).run_id
     older = str(registry.create_model_version(name, source, run).version)
     registry.set_registered_model_alias(name, "champion", older)
 
