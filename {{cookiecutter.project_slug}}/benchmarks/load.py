@@ -128,7 +128,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"load: FAILED: {problem}")
     if failures:
         return 1
-    print(f"load: passed: errors <= {args.max_error_rate:.2%}, p95 <= {args.max_p95_ms} ms")
+    print(f"load: passed: errors <= {args.max_error_rate:.2%}, p95 under {args.max_p95_ms} ms")
     return 0
 
 

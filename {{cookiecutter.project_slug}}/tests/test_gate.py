@@ -116,12 +116,13 @@ def test_recomputes_f1_and_fails_when_metrics_json_was_edited(
 ):
     model_dir = copy_model(trained, monkeypatch, tmp_path)
     metrics = json.loads((model_dir / METRICS_FILE).read_text())
-    (model_dir / METRICS_FILE).write_text(json.dumps(metrics | {"f1": 1.0}))
+    edited = 1.0 if metrics["f1"] < 1 else 0.99
+    (model_dir / METRICS_FILE).write_text(json.dumps(metrics | {"f1": edited}))
     code, lines = run_gate(capsys)
     assert code == 1
     [line] = lines
     assert line == (
-        f"gate: FAILED: metrics.json reports F1 1.0000 but the saved model scores "
+        f"gate: FAILED: metrics.json reports F1 {edited:.4f} but the saved model scores "
         f"{trained.metrics['f1']:.4f} on the held-out split: the file was edited or comes from "
         "another training"
     )

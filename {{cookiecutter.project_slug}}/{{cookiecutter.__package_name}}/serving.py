@@ -64,7 +64,8 @@ class SklearnModel:
         """Probabilities for rows given as one list of values per feature (contract order)."""
         import pandas as pd  # the pipeline picks its columns by name
 
-        return self.pipeline.predict_proba(pd.DataFrame(dict(zip(self.features, columns))))
+        with np.errstate(over="ignore", invalid="ignore"):  # the API refuses rows that overflow
+            return self.pipeline.predict_proba(pd.DataFrame(dict(zip(self.features, columns))))
 
 
 RUNTIMES = {"onnx": (ONNX_FILE, OnnxModel), "sklearn": (SKLEARN_FILE, SklearnModel)}
