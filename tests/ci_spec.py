@@ -17,7 +17,7 @@ EVERY, DEFAULT, APPROVAL = "every branch", "default branch", "default branch + a
 REVIEW, BY_HAND = "pull/merge requests + default branch", "default branch, by hand"
 # The shared pipeline: Makefile targets in stages; every target of a stage waits (through `needs`)
 # for every target of the stages before it. Composite targets (promote) count as their parts.
-PIPELINE = [["lint"], ["test-train", "test-api", "test-ui"], ["validate"], ["train"], ["gate", "challenge"],
+PIPELINE = [["pre-commit"], ["test-train", "test-api", "test-ui"], ["validate"], ["train"], ["gate", "challenge"],
             ["images", "push"], ["staging-up", "smoke"], ["promote-images", "deploy", "promote-model"]]
 DEPLOY = {target for stage in PIPELINE[5:] for target in stage}
 PRODUCTION = set(PIPELINE[-1])
@@ -25,7 +25,7 @@ THRESHOLDS = ("ML_MIN_F1", "ML_MAX_LATENCY_MS")  # from settings.py; no provider
 
 GITHUB = {
     # job           needs          make calls, in order (`install`: the local setup action)      runs on
-    "lint":       ([],           ["install", "lint", "audit"],                                  EVERY),
+    "lint":       ([],           ["install", "pre-commit", "audit"],                                  EVERY),
     **{f"test[{owner}]":
                   (["lint"],     ["install", f"test-{owner}", "report REPORT=coverage"],        EVERY)
        for owner in ("train", "api", "ui")},
@@ -44,7 +44,7 @@ GITHUB = {
 }
 GITLAB = {
     # job                 needs                     make calls (`.docker` logs in first)         runs on
-    "lint":             ([],                      ["lint"],                                     EVERY),
+    "lint":             ([],                      ["pre-commit"],                               EVERY),
     "audit":            ([],                      ["audit"],                                    EVERY),
     **{f"test[{owner}]":
                         (["lint"],                [f"test-{owner}"],                            EVERY)
@@ -65,7 +65,7 @@ GITLAB = {
 }
 CIRCLECI = {
     # job                   needs                    make calls (`setup` installs)              runs on
-    "lint":               ([],                     ["install", "lint"],                         EVERY),
+    "lint":               ([],                     ["install", "pre-commit"],                   EVERY),
     "audit":              ([],                     ["install", "audit"],                        EVERY),
     **{f"test[{owner}]":
                           (["lint"],               ["install", f"test-{owner}", "report REPORT=coverage"], EVERY)

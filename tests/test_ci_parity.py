@@ -115,7 +115,7 @@ MUTATIONS = [
     # provider    where (YAML path)                              change          expected complaint
     ("github",   ("jobs", "staging", "steps", "make smoke"),   DELETE,          "staging: make calls"),
     ("github",   ("jobs", "train", "steps", "make train", "run"), "make gate",   "train: make calls ['install', 'validate', 'report REPORT=data', 'gate']"),
-    ("github",   (LOCAL_ACTIONS, "./.github/actions/setup", "runs", "steps", "make install"), DELETE, "lint: make calls ['lint', 'audit']"),
+    ("github",   (LOCAL_ACTIONS, "./.github/actions/setup", "runs", "steps", "make install"), DELETE, "lint: make calls ['pre-commit', 'audit']"),
     ("github",   ("jobs", "images", "needs"),                   "train",         "images: needs ['train']"),
     ("github",   ("jobs", "staging", "if"),                     DELETE,          "staging: runs on 'every branch'"),
     ("github",   ("jobs", "production", "environment"),         "staging",       "production: runs on 'default branch'"),
@@ -137,7 +137,7 @@ MUTATIONS = [
     ("circleci", (*CI_JOBS, "staging", "filters"),              DELETE,          "staging: runs on 'every branch'"),
     ("circleci", (*CI_JOBS, "approve-production", "type"),      "aproval",       "runs on 'default branch, type: aproval'"),
     ("circleci", ("jobs", "gate", "steps", "make gate", "run"), "make gate || true", "gate: make calls ['install', 'gate || true'"),
-    ("circleci", ("commands", "setup", "steps", "make install"), DELETE,         "lint: make calls ['lint']"),
+    ("circleci", ("commands", "setup", "steps", "make install"), DELETE,         "lint: make calls ['pre-commit']"),
     ("circleci", ("jobs", "gate", "environment"),               {"ML_MIN_F1": "0.5"}, "threshold at /jobs/gate/environment/ML_MIN_F1"),
     ("circleci", ("jobs", "staging", "steps", "make smoke"),    DELETE,          "staging: make calls"),
     ("circleci", ("jobs", "images", "steps", "make images", "run"), "make images", "images: make calls ['registry-login', 'images'"),

@@ -139,16 +139,16 @@ BROKEN = [
     # checker           file      the text ...                  ... becomes                  and the checker says
     ("github-schema",   GITHUB,   "contents: read",             "contents: reed",            "Schema validation errors"),
     ("github-timeouts", GITHUB,   "    timeout-minutes: 10\n",  "",                          "Schema validation errors"),
-    ("gitlab-schema",   GITLAB,   "  script: [make lint]",      "  scirpt: [make lint]",     "scirpt"),
+    ("gitlab-schema",   GITLAB,   "  script: [make pre-commit]", "  scirpt: [make pre-commit]",     "scirpt"),
     ("circleci-schema", CIRCLECI, "path: reports/junit.xml",    "paht: reports/junit.xml",   "'path' is a required property"),
     ("actionlint",      GITHUB,   '> "$RUNNER_TEMP/key"',       "> $RUNNER_TEMP/key",        "SC2086"),
-    ("zizmor",          GITHUB,   "run: make lint",             'run: echo "${{ github.event.head_commit.message }}"', "template-injection"),
+    ("zizmor",          GITHUB,   "run: make pre-commit",             'run: echo "${{ github.event.head_commit.message }}"', "template-injection"),
     ("zizmor-pedantic", GITHUB,   "checks: write } # the JUnit report action publishes a check run", "checks: write }", "undocumented-permissions"),
     ("gitlab-ci-local", GITLAB,   "needs: [test]",              "needs: [tset]",             "needs: [tset] for validate could not be found"),
     ("gitlab-ci-local", GITLAB,   "needs: [lint]",              "needs: [gate]",             "needs: [gate] for test: [train] is in a future stage"),
     ("gitlab-ci-local", GITLAB,   "extends: .docker",           "extends: .dockr",           ".dockr is unspecified"),
     ("circleci-parser", CIRCLECI, "executor: python",           "executor: pyhton",          "pyhton"),
-    ("shellcheck",      GITLAB,   "script: [make lint]",        "script: [cd $CI_PROJECT_DIR && make lint]", "SC2086"),
+    ("shellcheck",      GITLAB,   "script: [make pre-commit]",  "script: [cd $CI_PROJECT_DIR && make pre-commit]", "SC2086"),
     ("shellcheck",      CIRCLECI, "- run: make gate",           "- run: cd $HOME/project && make gate", "SC2086"),
 ]
 # fmt: on
