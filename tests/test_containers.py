@@ -10,11 +10,15 @@ root not needed), else, as root, its own dockerd. The Dockerfile's base image `p
 the real one when it can be pulled; when it cannot (no container registry is reachable from the test
 machine) a STAND-IN is built from Debian bookworm packages with debootstrap (bookworm's Python is
 3.11.2, so `FROM python:3.11-slim` builds unchanged, but sizes read ~60 MB high); the figures say
-which base and which engine ran (`base_image`, `engine`). It then trains
+which base and which engine ran (`base_image`, `engine`). The postgres image docker-compose.yml
+names (MLflow's backend store) is likewise the real one or tests/docker/stand_in_postgres.sh's
+(Debian bookworm's PostgreSQL 15; `postgres_image` says which). It then trains
 in a baked project, builds the api, ui and mlflow images with the generated Dockerfile unchanged
 (`make images`), brings the staging stack up with `make staging-up` (`docker compose up --wait`),
-runs the generated smoke against the published loopback ports, checks non-root users and healthy
-HEALTHCHECKs, and tears it down; and it proves that an api image without a model never turns
+runs the generated smoke (timed /predict, the UI in Chromium) against the published loopback
+ports, records an MLflow run in PostgreSQL with its artifact on the mlflow-artifacts volume, checks
+non-root users (postgres: unpublished, its server not root) and healthy HEALTHCHECKs, and tears it
+down; and it proves that an api image without a model never turns
 healthy and that `make staging-up` fails saying why. Images, BuildKit's layer cache and the stand-in
 rootfs are cached in /var/cache/ml-ci-template/docker (ML_CI_DOCKER_CACHE), so the second run is
 warm; delete that folder for a cold run. Figures are printed and written to build/docker-tier.json.
@@ -39,6 +43,15 @@ from docker_engine import COMPOSE_BINARY, DOCKER_CLI, Engine, EngineError  # noq
 TAG = "docker-tier"
 PROVIDER_SHAS = ("GITHUB_SHA", "CI_COMMIT_SHA", "CIRCLE_SHA1")  # the Makefile's IMAGE_TAG default
 IMAGE_PREFIX = "my-ml-service-"  # the default bake's __image_name
+STAND_IN_POSTGRES = Path(__file__).parent / "docker" / "stand_in_postgres.sh"
+# What the official postgres image's config holds that the compose file relies on (the imported
+# rootfs has no config of its own): its entrypoint and command, PGDATA and PATH (pg_isready).
+POSTGRES_STAND_IN_CHANGES = [
+    'ENTRYPOINT ["/usr/local/bin/docker-entrypoint.sh"]',
+    'CMD ["postgres"]',
+    "ENV PGDATA=/var/lib/postgresql/data",
+    "ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
+]
 FIGURES = {}
 
 
@@ -326,7 +339,8 @@ def engine():
 
 @pytest.fixture(scope="module")
 def staging(engine, cookies_session):
-    """A default bake, trained, with its api, ui and mlflow images built by `make images`."""
+    """A default bake, trained, with its api, ui and mlflow images built by `make images`, and the
+    postgres image its docker-compose.yml names (the real one, else the stand-in)."""
     tier_started = time.monotonic()
     try:
         base = engine.ensure_base_image()  # the real python:3.11-slim, else the stand-in
@@ -337,6 +351,14 @@ def staging(engine, cookies_session):
     result = cookies_session.bake(extra_context={})
     assert result.exception is None, result.exception
     project = Path(result.project_path)
+    postgres_ref = compose_services(project)["postgres"]["image"]
+    try:  # the official image, else Debian bookworm's PostgreSQL 15 imported under its name
+        postgres = engine.ensure_stand_in(
+            postgres_ref, STAND_IN_POSTGRES, "postgres-standin.tar", POSTGRES_STAND_IN_CHANGES
+        )
+    except EngineError as exc:
+        skip_or_fail(str(exc))
+    record(postgres_image=postgres)
     started = time.monotonic()
     make(project, "train")
     record(train_s=round(time.monotonic() - started, 1))
@@ -382,6 +404,12 @@ def staging(engine, cookies_session):
     record(tier_total_s=round(time.monotonic() - tier_started, 1))
 
 
+def compose_services(project: Path) -> dict:
+    """The services of the baked docker-compose.yml as compose resolves them (defaults)."""
+    config = [compose_binary(), "-f", "docker-compose.yml", "config", "--format", "json"]
+    return json.loads(run(config, project, env={"POSTGRES_IMAGE": ""}).stdout)["services"]
+
+
 def staging_vars(prefix: str) -> tuple[list, dict]:
     """make variables publishing the stack on free loopback ports, and a unique project name."""
     ports = {"API_PORT": free_port(), "UI_PORT": free_port(), "MLFLOW_PORT": free_port()}
@@ -408,19 +436,29 @@ def test_staging_stack_turns_healthy_runs_as_non_root_and_passes_the_smoke(stagi
 
         containers = {c["Config"]["Labels"]["com.docker.compose.service"]: c for c in
                       compose_containers(engine, env["COMPOSE_PROJECT_NAME"])}  # fmt: skip
-        assert set(containers) == {"api", "ui", "mlflow"}
+        assert set(containers) == {"api", "ui", "mlflow", "postgres"}
         for service, container in containers.items():
             assert container["State"]["Health"]["Status"] == "healthy", service
+        for service in ("api", "ui", "mlflow"):
+            container = containers[service]
             assert container["Config"]["User"] == "10001:10001", service
             uid = engine.docker("exec", container["Id"], "id", "-u").stdout.strip()
             assert uid == "10001", service
+        # postgres: on the compose network only, its entrypoint starts as root and the server
+        # runs as the image's `postgres` user.
+        postgres = containers["postgres"]
+        assert not postgres["HostConfig"]["PortBindings"]
+        assert not any(postgres["NetworkSettings"]["Ports"].values())
+        pg_uid = engine.docker("exec", postgres["Id"], "id", "-u", "postgres").stdout.strip()
+        top = engine.docker("top", postgres["Id"], "-o", "pid,uid,comm").stdout.splitlines()[1:]
+        server_uids = {row.split()[1] for row in top if row.split()[-1] == "postgres"}
+        assert server_uids == {pg_uid} and pg_uid != "0", top
         published = {
             service: [
-                (b["HostIp"], int(b["HostPort"])) for b in c["NetworkSettings"]["Ports"][port]
+                (b["HostIp"], int(b["HostPort"]))
+                for b in containers[service]["NetworkSettings"]["Ports"][port]
             ]
-            for (service, c), port in zip(
-                sorted(containers.items()), ["8000/tcp", "5000/tcp", "8501/tcp"]
-            )
+            for service, port in [("api", "8000/tcp"), ("mlflow", "5000/tcp"), ("ui", "8501/tcp")]
         }
         assert published == {
             "api": [("127.0.0.1", ports["API_PORT"])],
@@ -436,7 +474,8 @@ def test_staging_stack_turns_healthy_runs_as_non_root_and_passes_the_smoke(stagi
         assert json.loads(ready)["status"] == "ready"
         mlflow_url = f"http://127.0.0.1:{ports['MLFLOW_PORT']}"
         assert urllib.request.urlopen(f"{mlflow_url}/health", timeout=5).read() == b"OK"
-        # The tracking server takes a run and proxies its artifact onto its volume (uid 10001).
+        # The tracking server takes a run: recorded in PostgreSQL, its artifact proxied onto the
+        # mlflow-artifacts volume (where docker-compose.yml mounts it; written as uid 10001).
         log_run = (
             f"import mlflow; mlflow.set_tracking_uri({mlflow_url!r})\n"
             "with mlflow.start_run() as r:\n"
@@ -444,8 +483,22 @@ def test_staging_stack_turns_healthy_runs_as_non_root_and_passes_the_smoke(stagi
             "print(r.info.experiment_id, r.info.run_id)"
         )
         logged = run([sys.executable, "-c", log_run], cwd=project).stdout.split()
-        artifact = f"/mlflow/mlartifacts/{logged[-2]}/{logged[-1]}/artifacts/probe.txt"
-        engine.docker("exec", containers["mlflow"]["Id"], "test", "-s", artifact)
+        experiment_id, run_id = logged[-2:]
+        query = f"SELECT status FROM runs WHERE run_uuid = '{run_id}'"
+        stored = engine.docker(
+            "exec", postgres["Id"], "psql", "-U", "mlflow", "-d", "mlflow", "-tAc", query
+        )
+        assert stored.stdout.strip() == "FINISHED", stored.stdout + stored.stderr
+        mlflow_env = dict(v.split("=", 1) for v in containers["mlflow"]["Config"]["Env"])
+        destination = mlflow_env["MLFLOW_ARTIFACTS_DESTINATION"]
+        [volume] = [
+            v for v in compose_services(project)["mlflow"]["volumes"]
+            if v["source"] == "mlflow-artifacts"
+        ]  # fmt: skip
+        assert destination.startswith(volume["target"].rstrip("/") + "/"), (destination, volume)
+        artifact = f"{destination}/{experiment_id}/{run_id}/artifacts/probe.txt"
+        owner = engine.docker("exec", containers["mlflow"]["Id"], "stat", "-c", "%u %s", artifact)
+        assert owner.stdout.split() == ["10001", "2"]
 
         # Only what the api runs is in its image: the code it imports, its requirements, model/.
         listing = "import os; print(sorted(os.listdir('.')), sorted(os.listdir('model')))"
@@ -459,12 +512,14 @@ def test_staging_stack_turns_healthy_runs_as_non_root_and_passes_the_smoke(stagi
             "ML_API_URL": f"http://127.0.0.1:{ports['API_PORT']}",
             "ML_UI_URL": f"http://127.0.0.1:{ports['UI_PORT']}",
         }
-        smoke = make(project, "smoke", env=urls)
+        # The smoke: /predict timed through the api's port, the UI driven in Chromium.
+        smoke = make(project, "smoke", f"CHROMIUM={require_tool('chromium')}", env=urls)
         figures = json.loads((project / "reports" / "smoke.json").read_text())
+        example = json.loads((project / "model" / "contract.json").read_text())["example"]
         assert figures["passed"] and figures["ui_health"] == "ok", smoke.stdout
-        record(
-            smoke_through_containers={k: figures[k] for k in ("requests", "p50_ms", "p95_ms")},
-        )
+        assert figures["requests"] == 200 and figures["ui_shows"] == example["label"]
+        wanted = ("requests", "p50_ms", "p95_ms", "max_ms", "ui_shows", "ui_s")
+        record(smoke_through_containers={k: figures[k] for k in wanted})
     finally:
         down = make(project, "staging-down", *args, env=env, check=False)
     assert down.returncode == 0, down.stdout + down.stderr

@@ -29,7 +29,6 @@ import os
 import re
 import shutil
 import statistics
-import subprocess
 import sys
 import threading
 import time
@@ -105,32 +104,6 @@ def test_rollback_moves_the_mlflow_alias_back_only_with_an_mlflow_server(bake_se
 # ---- docker tier ------------------------------------------------------------------------------
 
 
-def ensure_proxy_base(engine, ref: str) -> str:
-    """The official nginx image `ref` if it can be pulled, else the Debian stand-in; says which."""
-    if engine.has_image(ref) and engine.inspect(ref)[0].get("RepoDigests"):
-        return f"real {ref} (pulled earlier)"
-    if os.environ.get("ML_CI_BASE_IMAGE") != "stand-in":
-        pulled = engine.docker("pull", "--quiet", ref, check=False, timeout=300)
-        if pulled.returncode == 0:
-            return f"real {ref} (pulled from the registry)"
-    tarball = engine.cache / "nginx-standin.tar"
-    if not engine.has_image(ref):
-        if not tarball.exists():
-            if os.geteuid() != 0 or not shutil.which("debootstrap"):
-                skip_or_fail(f"{ref} cannot be pulled, and its stand-in needs root and debootstrap")
-            subprocess.run([str(STAND_IN_PROXY), str(tarball)], check=True, timeout=900)
-        with open(tarball, "rb") as data:
-            subprocess.run(
-                [str(DOCKER_CLI), "import", "-", ref],
-                stdin=data,
-                env={**os.environ, **engine.env},
-                check=True,
-                capture_output=True,
-                timeout=600,
-            )
-    return f"stand-in for {ref} (Debian bookworm's nginx 1.22; no registry answered)"
-
-
 SLOW_PREDICT = """
     request.app.state.calls = getattr(request.app.state, "calls", 0) + 1
     if request.app.state.calls % 10 == 0:  # deliberately slow: the smoke gate must refuse this
@@ -147,7 +120,11 @@ def releases(engine, pristine_bake, tmp_path_factory):
         skip_or_fail(str(exc))
     project = Path(shutil.copytree(pristine_bake({}), tmp_path_factory.mktemp("deploy") / "p"))
     proxy_ref = re.search(r"^FROM (\S+)", (project / "deploy/proxy/Dockerfile").read_text(), re.M)
-    record(base_image=base["base_image"], proxy_image=ensure_proxy_base(engine, proxy_ref[1]))
+    try:  # the official nginx image, else Debian bookworm's nginx 1.22 imported under its name
+        proxy = engine.ensure_stand_in(proxy_ref[1], STAND_IN_PROXY, "nginx-standin.tar")
+    except EngineError as exc:
+        skip_or_fail(str(exc))
+    record(base_image=base["base_image"], proxy_image=proxy)
     started = time.monotonic()
     images = [f"DOCKER={DOCKER_CLI}"]
     env = {**engine.env, "MLFLOW_TRACKING_URI": "sqlite:///mlflow.db"}

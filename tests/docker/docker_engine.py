@@ -148,14 +148,26 @@ class Engine:
         return 0
 
     def ensure_base_image(self, ref: str = BASE_IMAGE) -> dict:
-        """The real `ref` when it can be pulled, else the debootstrap stand-in; says which.
+        """The real python:3.11-slim when it can be pulled, else its debootstrap stand-in."""
+        figures = self.ensure_stand_in(ref, STAND_IN_SCRIPT, "python-3.11-slim-standin.tar")
+        figures["base_image"] = figures.pop("image")
+        return figures
 
-        An image pulled from a registry has a RepoDigest; the imported stand-in has none, so a
-        stand-in left by an earlier offline run is replaced as soon as the registry answers.
-        ML_CI_BASE_IMAGE=stand-in skips the pull.
+    def ensure_stand_in(
+        self, ref: str, script: Path, tarball_name: str, changes: tuple | list = ()
+    ) -> dict:
+        """The real `ref` when it can be pulled, else a stand-in under its name; says which.
+
+        The stand-in is the rootfs tarball `script OUT.tar` builds with debootstrap (root needed),
+        built once and kept in the cache as `tarball_name`, then `docker import`ed with `changes`
+        (Dockerfile instructions: ENTRYPOINT, CMD, ENV, ...). An image pulled from a registry has
+        a RepoDigest; an imported stand-in has none, so a stand-in left by an earlier offline run
+        is replaced as soon as the registry answers. ML_CI_BASE_IMAGE=stand-in skips the pull.
+        Returns {"image": "real ..." or "stand-in for ...", and the seconds each step took};
+        raises EngineError when the stand-in is needed but cannot be built here.
         """
         if self.has_image(ref) and self.inspect(ref)[0].get("RepoDigests"):
-            return {"base_image": f"real {ref} (pulled earlier)"}
+            return {"image": f"real {ref} (pulled earlier)"}
         if os.environ.get("ML_CI_BASE_IMAGE") != "stand-in":
             started = time.monotonic()
             try:
@@ -164,21 +176,17 @@ class Engine:
                 pulled = None
             seconds = round(time.monotonic() - started, 1)
             if pulled is not None and pulled.returncode == 0:
-                return {"base_image": f"real {ref} (pulled from the registry)", "pull_s": seconds}
+                return {"image": f"real {ref} (pulled from the registry)", "pull_s": seconds}
             reason = (pulled.stderr.strip().splitlines() or ["?"])[-1] if pulled else "timed out"
         else:
             reason, seconds = "ML_CI_BASE_IMAGE=stand-in", 0
-        figures = self.ensure_stand_in_base(ref)
-        figures["base_image"] = f"stand-in for {ref} (debootstrap; no pull: {reason[:160]})"
-        figures["failed_pull_s"] = seconds
-        return figures
-
-    def ensure_stand_in_base(self, ref: str = BASE_IMAGE) -> dict:
-        """Import the Debian stand-in for `ref` (built once by stand_in_base.sh, then cached)."""
-        timings = {}
+        figures = {
+            "image": f"stand-in for {ref} ({script.name}; no pull: {reason[:160]})",
+            "failed_pull_s": seconds,
+        }
         if self.has_image(ref):
-            return timings
-        tarball = self.cache / "python-3.11-slim-standin.tar"
+            return figures
+        tarball = self.cache / tarball_name
         if not tarball.exists():
             if os.geteuid() != 0 or not shutil.which("debootstrap"):
                 raise EngineError(
@@ -186,21 +194,21 @@ class Engine:
                     "debootstrap (`make tools` installs it)"
                 )
             started = time.monotonic()
-            subprocess.run([str(STAND_IN_SCRIPT), str(tarball)], check=True, timeout=900)
-            timings["stand_in_rootfs_s"] = round(time.monotonic() - started, 1)
-        if not self.has_image(ref):
-            started = time.monotonic()
-            with open(tarball, "rb") as data:
-                subprocess.run(
-                    [str(DOCKER_CLI), "import", "-", ref],
-                    stdin=data,
-                    env={**os.environ, **self.env},
-                    check=True,
-                    capture_output=True,
-                    timeout=600,
-                )
-            timings["stand_in_import_s"] = round(time.monotonic() - started, 1)
-        return timings
+            subprocess.run([str(script), str(tarball)], check=True, timeout=900)
+            figures["stand_in_rootfs_s"] = round(time.monotonic() - started, 1)
+        started = time.monotonic()
+        options = [f"--change={change}" for change in changes]
+        with open(tarball, "rb") as data:
+            subprocess.run(
+                [str(DOCKER_CLI), "import", *options, "-", ref],
+                stdin=data,
+                env={**os.environ, **self.env},
+                check=True,
+                capture_output=True,
+                timeout=600,
+            )
+        figures["stand_in_import_s"] = round(time.monotonic() - started, 1)
+        return figures
 
     def stop(self, timeout: float = 60) -> None:
         """SIGTERM our dockerd by its PID (it stops its containerd), SIGKILL if it hangs.

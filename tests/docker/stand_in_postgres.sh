@@ -11,7 +11,9 @@
 #
 # usage: stand_in_postgres.sh OUT.tar   (no-op when OUT.tar exists: the tarball is the cache)
 # import: docker import --change 'ENTRYPOINT ["/usr/local/bin/docker-entrypoint.sh"]' \
-#           --change 'CMD ["postgres"]' --change 'ENV PGDATA=/var/lib/postgresql/data' OUT.tar REF
+#           --change 'CMD ["postgres"]' --change 'ENV PGDATA=/var/lib/postgresql/data' \
+#           --change 'ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin' OUT.tar REF
+# (tests/test_containers.py does this through Engine.ensure_stand_in in docker_engine.py)
 set -euo pipefail
 out=$1
 if [ -s "$out" ]; then echo "stand-in postgres: cached $out"; exit 0; fi
