@@ -76,7 +76,7 @@ def run(url: str, users: int, seconds: float, max_requests: int) -> dict:
 
 
 def problems(row: dict, max_error_rate: float, max_p95_ms: float) -> list[str]:
-    where = f"{row['users']} users, {row['workers']} workers"
+    where = f"{row['users']} users" + (f", {row['workers']} workers" if row["workers"] else "")
     found = []
     if row["requests"] == 0:
         found.append(f"no answer at all ({where})")
@@ -117,7 +117,7 @@ def main(argv: list[str] | None = None) -> int:
     print("|---|---|---|---|---|---|---|---|")
     for r in rows:
         print(
-            f"| {r['workers'] or '?'} | {r['users']} | {r['requests']} | {r['req_per_s']} | "
+            f"| {r['workers'] or '-'} | {r['users']} | {r['requests']} | {r['req_per_s']} | "
             f"{r['p50_ms']} | {r['p95_ms']} | {r['p99_ms']} | {r['errors']} |"
         )
     failures = [p for r in rows for p in problems(r, args.max_error_rate, args.max_p95_ms)]
