@@ -18,7 +18,7 @@ REVIEW, BY_HAND = "pull/merge requests + default branch", "default branch, by ha
 # The shared pipeline: Makefile targets in stages; every target of a stage waits (through `needs`)
 # for every target of the stages before it. Composite targets (promote) count as their parts.
 PIPELINE = [["pre-commit"], ["test-train", "test-api", "test-ui"], ["validate"], ["train"], ["gate", "challenge"],
-            ["images", "push"], ["staging-up", "smoke"], ["promote-images", "deploy", "promote-model"]]
+            ["images", "push"], ["staging-up", "smoke", "load"], ["promote-images", "deploy", "promote-model"]]
 DEPLOY = {target for stage in PIPELINE[5:] for target in stage}
 PRODUCTION = set(PIPELINE[-1])
 THRESHOLDS = ("ML_MIN_F1", "ML_MAX_LATENCY_MS")  # from settings.py; no provider may override them
@@ -36,7 +36,7 @@ GITHUB = {
     "images":     (["gate"],     ["registry-login",
                                   'images CACHE_TAGS="${{ github.event.before }} production"',
                                   "push", "scan"],                                              DEFAULT),
-    "staging":    (["images"],   ["registry-login", "staging-up", "browser", "smoke", "report REPORT=smoke",
+    "staging":    (["images"],   ["registry-login", "staging-up", "browser", "smoke", "install", "load", "report REPORT=smoke",
                                   "staging-down"],                                              DEFAULT),
     "production": (["staging"],  ["approval-check", "install", "registry-login", "promote-images", "browser",
                                   "deploy", "promote-model"],                                   APPROVAL),
@@ -57,7 +57,7 @@ GITLAB = {
     "images":           (["train", "gate"],       ["registry-login",
                                                    'images CACHE_TAGS="$CI_COMMIT_BEFORE_SHA production"',
                                                    "push", "scan"],                             DEFAULT),
-    "staging":          (["images"],              ["registry-login", "staging-up", "browser", "smoke",
+    "staging":          (["images"],              ["registry-login", "staging-up", "browser", "smoke", "load",
                                                    "report REPORT=smoke"],                      DEFAULT),
     "production":       (["staging", "train"],    ["registry-login", "approval-check", "promote-images", "browser",
                                                    "deploy", "promote-model"],                  APPROVAL),
@@ -80,7 +80,7 @@ CIRCLECI = {
     "staging":            (["images"],             ["registry-login",
                                                     "staging-up STAGING_SSH_KEY=/tmp/staging_key "
                                                     "STAGING_SSH_KNOWN_HOSTS=/tmp/staging_hosts",
-                                                    "browser", "smoke", "report REPORT=smoke"], DEFAULT),
+                                                    "browser", "smoke", "load", "report REPORT=smoke"], DEFAULT),
     "approve-production": (["staging"],            [],                                          APPROVAL),
     "production":         (["approve-production"], ["install", "registry-login", "promote-images", "browser",
                                                     "deploy", "promote-model"],                 DEFAULT),
