@@ -80,7 +80,10 @@ def test_the_project_replaces_the_template_at_the_root(bootstrapped):
     # The CI files are the project's, where each provider looks; the template's own are gone.
     for path in PROJECT_CI:
         assert (fork / path).is_file(), path
-    assert sorted(p.name for p in (fork / ".github" / "workflows").iterdir()) == ["ci.yml"]
+    assert sorted(p.name for p in (fork / ".github" / "workflows").iterdir()) == [
+        "ci.yml",
+        "rollback.yml",
+    ]
     assert (fork / ".gitlab-ci.yml").read_text().startswith("# Fraud Watch: GitLab CI.")
     assert "BSD 3-Clause" in (fork / "LICENSE").read_text()
     head = run(["git", "rev-parse", "HEAD"], cwd=fork).stdout.strip()

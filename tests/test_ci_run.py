@@ -263,6 +263,7 @@ def test_act_runs_the_workflow_green_red_at_f1_0_999_and_deploys_only_from_main(
     assert code == 0, show(output, 120)
     assert job_results(output) == dict.fromkeys([*GITHUB_JOBS, "images"], "succeeded")
     assert FAKE_TOKEN not in output + docker_log.read_text()
+    assert "trivy stand-in" in output  # make scan, after the push
     registry = "ghcr.io/jane-doe/my-repo"
     calls = docker_log.read_text().splitlines()
     assert calls[0] == "docker login --username Jane-Doe --password-stdin ghcr.io", calls

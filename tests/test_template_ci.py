@@ -142,7 +142,10 @@ def test_the_template_ci_files_never_reach_a_generated_project(tmp_path):
     from cookiecutter.main import cookiecutter
 
     project = Path(cookiecutter(str(TEMPLATE), no_input=True, output_dir=str(tmp_path)))
-    assert sorted(p.name for p in (project / ".github" / "workflows").iterdir()) == ["ci.yml"]
+    assert sorted(p.name for p in (project / ".github" / "workflows").iterdir()) == [
+        "ci.yml",
+        "rollback.yml",
+    ]
     assert (project / GITLAB).read_text() != (TEMPLATE / GITLAB).read_text()
     assert "MARKERS" not in (project / GITLAB).read_text()
     assert not list(project.rglob("template.yml"))
