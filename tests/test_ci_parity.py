@@ -12,11 +12,13 @@ import pytest
 
 from ci_spec import (
     BY_HAND,
+    DEFAULT,
     DEPLOY,
     EVERY,
     LOCAL_ACTIONS,
     PIPELINE,
     PRODUCTION,
+    READERS,
     REVIEW,
     SPECS,
     complaints,
@@ -85,6 +87,14 @@ def test_rollback_is_run_by_a_person_and_review_figures_only_before_a_merge(prov
     jobs = {job: (calls, runs) for job, (_, calls, runs) in SPECS[provider].items()}
     assert [runs for calls, runs in jobs.values() if "rollback" in calls] == [BY_HAND]
     assert [runs for calls, runs in jobs.values() if "review" in calls] == [REVIEW]
+
+
+def test_automatic_promotion_drops_the_manual_gates_where_the_provider_holds_them(pristine_bake):
+    project = pristine_bake({"production_approval": "automatic"})
+    gitlab, circleci = (READERS[p](load(project, p)) for p in ("gitlab", "circleci"))
+    assert gitlab["production"][2] == DEFAULT  # no `when: manual`
+    assert "approve-production" not in circleci
+    assert circleci["production"][0] == ["staging"] and circleci["production"][2] == DEFAULT
 
 
 DELETE = object()
