@@ -9,11 +9,13 @@ import copy
 import re
 
 import pytest
+from conftest import TEMPLATE
 
 from ci_spec import (
     BY_HAND,
     DEFAULT,
     DEPLOY,
+    PATHS,
     EVERY,
     LOCAL_ACTIONS,
     PIPELINE,
@@ -95,6 +97,15 @@ def test_automatic_promotion_drops_the_manual_gates_where_the_provider_holds_the
     assert gitlab["production"][2] == DEFAULT  # no `when: manual`
     assert "approve-production" not in circleci
     assert circleci["production"][0] == ["staging"] and circleci["production"][2] == DEFAULT
+
+
+@pytest.mark.parametrize("provider", PROVIDERS)
+def test_each_ci_file_stays_within_its_budget_of_150_lines(provider):
+    """CI files only orchestrate Makefile targets: at most 150 lines of YAML, comments and blank
+    lines aside, counted in the template's own file (its Jinja lines included)."""
+    source = TEMPLATE / "{{cookiecutter.project_slug}}" / PATHS[provider]
+    lines = [line for line in source.read_text().splitlines() if line.strip()[:1] not in ("", "#")]
+    assert len(lines) <= 150, len(lines)
 
 
 DELETE = object()
