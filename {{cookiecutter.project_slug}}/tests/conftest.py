@@ -5,6 +5,7 @@ import contextlib
 import io
 import json
 import os
+import shutil
 from dataclasses import dataclass
 from pathlib import Path
 from unittest import mock
@@ -13,7 +14,7 @@ import httpx
 import pytest
 from fastapi.testclient import TestClient
 
-from {{ cookiecutter.__package_name }}.data import MISSING, Data, load_data
+from {{ cookiecutter.__package_name }}.data import MISSING, Data, describe, load_data
 from {{ cookiecutter.__package_name }}.settings import (
     CONTRACT_FILE,
     METRICS_FILE,
@@ -131,21 +132,6 @@ def training_run(tmp_path_factory) -> Trained:
     return Trained(model_dir, tracking_uri, metrics, contract, output.getvalue())
 
 
-def describe(name: str, column, categories: dict) -> dict:
-    """One feature as model/contract.json describes it (a number, or a category and its values)."""
-    if name in categories:
-        seen = column[column != MISSING]
-        default = seen.mode().iloc[0] if len(seen) else categories[name][0]
-        return {"name": name, "kind": "category", "values": categories[name], "default": default}
-    return {
-        "name": name,
-        "kind": "number",
-        "default": round(float(column.median()), 4),
-        "min": float(column.min()),
-        "max": float(column.max()),
-    }
-
-
 def write_fixture_model(settings: Settings) -> tuple[dict, dict]:
     """A small logistic regression written to model/ straight from scikit-learn and skl2onnx, in
     the files and contract `make train` writes; train.py is not used. tests/test_train_fixture.py
@@ -248,6 +234,31 @@ def model_env(trained, monkeypatch) -> Trained:
     """Settings point at the test's model (see `trained`) and its MLflow store."""
     use_model(monkeypatch, trained.model_dir, trained.tracking_uri)
     return trained
+
+
+@pytest.fixture
+def registry(model_env, monkeypatch, tmp_path):
+    """The session's trained model in a registry of this test's own (a copy of the sqlite store)."""
+    from mlflow import MlflowClient  # here: the API and UI owners' tests never load MLflow
+
+    db = tmp_path / "mlflow.db"
+    shutil.copy(model_env.tracking_uri.removeprefix("sqlite:///"), db)
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{db}")
+    get_settings.cache_clear()
+    return MlflowClient(tracking_uri=f"sqlite:///{db}")
+
+
+@pytest.fixture
+def older_champion(model_env, registry) -> str:
+    """Another registered version of the same files (so, as good), carrying the alias champion.
+    Registered from where the files are stored: a `models:/` source would be looked up among the
+    logged models, which other tests' training runs replace."""
+    name, trained = model_env.contract["model_name"], model_env.contract["model_version"]
+    source = registry.get_model_version_download_uri(name, trained)
+    run = registry.get_model_version(name, trained).run_id
+    version = registry.create_model_version(name, source, run).version
+    registry.set_registered_model_alias(name, "champion", version)
+    return str(version)
 
 
 @pytest.fixture

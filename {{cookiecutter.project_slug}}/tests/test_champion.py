@@ -3,31 +3,8 @@
 import json
 import shutil
 
-import pytest
-from mlflow import MlflowClient
-
 from {{ cookiecutter.__package_name }}.pipeline import champion
 from {{ cookiecutter.__package_name }}.settings import CONTRACT_FILE, METRICS_FILE, get_settings
-
-
-@pytest.fixture
-def registry(model_env, monkeypatch, tmp_path) -> MlflowClient:
-    """The session's trained model in a registry of this test's own (a copy of the sqlite store)."""
-    db = tmp_path / "mlflow.db"
-    shutil.copy(model_env.tracking_uri.removeprefix("sqlite:///"), db)
-    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{db}")
-    get_settings.cache_clear()
-    return MlflowClient(tracking_uri=f"sqlite:///{db}")
-
-
-@pytest.fixture
-def older_champion(model_env, registry) -> str:
-    """Another registered version of the same model (so, as good), carrying the alias champion."""
-    name = model_env.contract["model_name"]
-    trained = registry.get_model_version(name, model_env.contract["model_version"])
-    version = registry.create_model_version(name, trained.source, trained.run_id).version
-    registry.set_registered_model_alias(name, "champion", version)
-    return str(version)
 
 
 def verdict() -> dict:

@@ -1,23 +1,11 @@
 """Promotion: the alias `champion` moves to the version the pipeline tested, remembers the one it
 left, and rollback moves it back; production refuses to run unapproved where nothing enforces it."""
 
-import shutil
-
 import pytest
 from mlflow import MlflowClient
 
 from {{ cookiecutter.__package_name }}.pipeline import approval, promote
 from {{ cookiecutter.__package_name }}.settings import CONTRACT_FILE, get_settings
-
-
-@pytest.fixture
-def registry(model_env, monkeypatch, tmp_path) -> MlflowClient:
-    """The session's trained model in a registry of this test's own (a copy of the sqlite store)."""
-    db = tmp_path / "mlflow.db"
-    shutil.copy(model_env.tracking_uri.removeprefix("sqlite:///"), db)
-    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{db}")
-    get_settings.cache_clear()
-    return MlflowClient(tracking_uri=f"sqlite:///{db}")
 
 
 def aliases(client: MlflowClient, name: str) -> dict:
@@ -36,15 +24,10 @@ def test_points_the_alias_at_the_trained_version(model_env, registry, capsys):
 
 
 def test_promotes_the_champion_remembers_the_previous_one_and_rolls_back(
-    model_env, registry, capsys
+    model_env, registry, older_champion, capsys
 ):
     name, trained = model_env.contract["model_name"], model_env.contract["model_version"]
-    # Another version of the same files, registered from where they are stored (a `models:/` source
-    # would be looked up among the logged models, which other tests' training runs replace).
-    source = registry.get_model_version_download_uri(name, trained)
-    run = registry.get_model_version(name, trained).run_id
-    older = str(registry.create_model_version(name, source, run).version)
-    registry.set_registered_model_alias(name, "champion", older)
+    older = older_champion
 
     assert promote.main([]) == 0
     assert f"alias 'champion' -> version {trained} (was version {older})" in capsys.readouterr().out

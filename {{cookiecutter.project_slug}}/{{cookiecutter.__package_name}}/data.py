@@ -227,6 +227,23 @@ def split(table: Table, test_size: float, seed: int) -> Data:
     )
 
 
+def describe(name: str, column: pd.Series, categories: dict[str, list[str]]) -> dict:
+    """One feature as model/contract.json describes it: a number with its range, or a category
+    with its values (the default: the median, or the most frequent value)."""
+    if name in categories:
+        seen = column[column != MISSING]
+        values = categories[name]
+        default = seen.mode().iloc[0] if len(seen) else values[0]
+        return {"name": name, "kind": "category", "values": values, "default": str(default)}
+    return {
+        "name": name,
+        "kind": "number",
+        "default": round(float(column.median()), 4),
+        "min": float(column.min()),
+        "max": float(column.max()),
+    }
+
+
 def load_data(settings: Settings) -> Data:
     """The configured table, checked and split, stratified, with the settings' seed."""
     return split(load_table(settings), settings.test_size, settings.seed)

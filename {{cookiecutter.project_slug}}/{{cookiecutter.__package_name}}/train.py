@@ -30,7 +30,7 @@ from sklearn.metrics import (
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
-from .data import MISSING, Data, DataError, load_data
+from .data import MISSING, Data, DataError, describe, load_data
 from .settings import (
     CONTRACT_FILE,
     METRICS_FILE,
@@ -136,25 +136,9 @@ def rename_inputs(graph, names: list[str]) -> None:
             node.input[i] = renamed.get(name, name)
 
 
-def describe(name: str, column, data: Data) -> dict:
-    """One feature of the contract: a number with its range, or a category with its values."""
-    if name in data.categories:
-        values = data.categories[name]
-        seen = column[column != MISSING]
-        default = seen.mode().iloc[0] if len(seen) else values[0]
-        return {"name": name, "kind": "category", "values": values, "default": str(default)}
-    return {
-        "name": name,
-        "kind": "number",
-        "default": round(float(column.median()), 4),
-        "min": float(column.min()),
-        "max": float(column.max()),
-    }
-
-
 def contract(data: Data, settings: Settings, version: str, run_id: str, pipeline) -> dict:
     """What the API and the UI need to know about the model, and nothing else."""
-    features = [describe(name, data.X_train[name], data) for name in data.features]
+    features = [describe(name, data.X_train[name], data.categories) for name in data.features]
     row = {feature["name"]: feature["default"] for feature in features}
     [code] = pipeline.predict(data.X_train.head(1).assign(**row))
     return {
