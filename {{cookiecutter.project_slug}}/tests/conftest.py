@@ -237,6 +237,16 @@ def model_env(trained, monkeypatch) -> Trained:
 
 
 @pytest.fixture
+def model_copy(trained, monkeypatch, tmp_path) -> Path:
+    """A copy of the model/ that a test may damage; the settings point at it."""
+    model_dir = tmp_path / "model"
+    shutil.copytree(trained.model_dir, model_dir)
+    monkeypatch.setenv("ML_MODEL_DIR", str(model_dir))
+    get_settings.cache_clear()
+    return model_dir
+
+
+@pytest.fixture
 def registry(model_env, monkeypatch, tmp_path):
     """The session's trained model in a registry of this test's own (a copy of the sqlite store)."""
     from mlflow import MlflowClient  # here: the API and UI owners' tests never load MLflow

@@ -2,7 +2,6 @@
 
 import json
 import os
-import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -11,20 +10,10 @@ import pytest
 from fastapi.testclient import TestClient
 
 from {{ cookiecutter.__package_name }} import api, serving
-from {{ cookiecutter.__package_name }}.settings import CONTRACT_FILE, RUNTIME, get_settings
+from {{ cookiecutter.__package_name }}.settings import CONTRACT_FILE, RUNTIME
 
 PROJECT = Path(api.__file__).resolve().parents[1]
 MODEL_FILE = serving.RUNTIMES[RUNTIME][0]
-
-
-@pytest.fixture
-def model_copy(trained, monkeypatch, tmp_path) -> Path:
-    """A copy of the model/ that a test may damage; the settings point at it."""
-    model_dir = tmp_path / "model"
-    shutil.copytree(trained.model_dir, model_dir)
-    monkeypatch.setenv("ML_MODEL_DIR", str(model_dir))
-    get_settings.cache_clear()
-    return model_dir
 
 
 def startup_error() -> str:

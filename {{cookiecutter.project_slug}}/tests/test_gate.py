@@ -1,7 +1,6 @@
 """The quality gate: F1 above ML_MIN_F1, and the served model agreeing with the trained one."""
 
 import json
-import shutil
 from pathlib import Path
 
 import joblib
@@ -102,19 +101,8 @@ def test_fails_when_the_served_model_drifts_from_the_trained_one(model_env, monk
     assert "FAILED" in line and "disagrees" in line and "1.00e-03" in line
 
 
-def copy_model(trained, monkeypatch, tmp_path) -> Path:
-    """A copy of the trained model/ that a test may damage; the settings point at it."""
-    model_dir = tmp_path / "copied-model"
-    shutil.copytree(trained.model_dir, model_dir)
-    monkeypatch.setenv("ML_MODEL_DIR", str(model_dir))
-    get_settings.cache_clear()
-    return model_dir
-
-
-def test_recomputes_f1_and_fails_when_metrics_json_was_edited(
-    trained, monkeypatch, tmp_path, capsys
-):
-    model_dir = copy_model(trained, monkeypatch, tmp_path)
+def test_recomputes_f1_and_fails_when_metrics_json_was_edited(trained, model_copy, capsys):
+    model_dir = model_copy
     metrics = json.loads((model_dir / METRICS_FILE).read_text())
     edited = 1.0 if metrics["f1"] < 1 else 0.99
     (model_dir / METRICS_FILE).write_text(json.dumps(metrics | {"f1": edited}))
@@ -144,8 +132,8 @@ def test_fails_when_the_api_swaps_two_features(model_env, monkeypatch, capsys):
     assert line.startswith("gate: FAILED: the API disagrees with the trained model"), line
 
 
-def test_fails_in_one_line_when_the_saved_model_is_damaged(trained, monkeypatch, tmp_path, capsys):
-    model_dir = copy_model(trained, monkeypatch, tmp_path)
+def test_fails_in_one_line_when_the_saved_model_is_damaged(model_copy, capsys):
+    model_dir = model_copy
     (model_dir / SKLEARN_FILE).write_bytes(b"not a pickle")
     code, lines = run_gate(capsys)
     assert code == 1
@@ -171,8 +159,8 @@ def add_to_probabilities(path: Path, amount: float) -> None:
     onnx.save(model, path)
 
 
-def test_fails_when_model_onnx_was_altered_after_training(trained, monkeypatch, tmp_path, capsys):
-    model_dir = copy_model(trained, monkeypatch, tmp_path)
+def test_fails_when_model_onnx_was_altered_after_training(model_copy, capsys):
+    model_dir = model_copy
     add_to_probabilities(model_dir / ONNX_FILE, 1e-3)
     code, lines = run_gate(capsys)
     assert code == 1
